@@ -15,17 +15,26 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyproj
 import shapely
-from shapely.geometry import Point, shape
+from shapely.geometry import MultiPolygon, Point, Polygon, shape
 from shapely.geometry.base import BaseGeometry
-from shapely.ops import transform
 
 from passages import settings
 from passages._errors import InputError, UnknownAreaError
 
 #: Kinds of area: a CSP engagement area, an offline sample area, a planner's own.
 AREA_KINDS = ("csp", "sample", "custom")
+
+
+def _reproject(geom: BaseGeometry, transformer: pyproj.Transformer) -> BaseGeometry:
+    def coords(xy: np.ndarray) -> np.ndarray:
+        x, y = transformer.transform(xy[:, 0], xy[:, 1])
+        return np.column_stack([x, y])
+
+    result: BaseGeometry = shapely.transform(geom, coords)
+    return result
 
 
 def utm_crs_for(lat: float, lon: float) -> str:
@@ -36,7 +45,7 @@ def utm_crs_for(lat: float, lon: float) -> str:
     lat, lon
         The point in EPSG:4326 degrees.
     """
-    zone = int(math.floor((lon + 180.0) / 6.0)) % 60 + 1
+    zone = math.floor((lon + 180.0) / 6.0) % 60 + 1
     return f"EPSG:{32600 + zone if lat >= 0 else 32700 + zone}"
 
 
@@ -62,9 +71,10 @@ class Area:
     division
         LAPD division(s), for information.
     sources
-        For sample areas: the local files each stage reads, by kind (``"network"``,
-        ``"incidents"``, ``"schools"``, ``"transit"``, ``"parks"``, ``"libraries"``),
-        relative to the shared data folder.
+        The local files each stage reads, by kind (``"network"``, ``"incidents"``,
+        ``"schools"``, ``"transit"``, ``"parks"``, ``"libraries"``), relative to the shared
+        data folder. Shipped areas use the Los Angeles-wide files for every kind but the
+        network, which only the sample areas have locally.
     """
 
     slug: str
@@ -84,7 +94,7 @@ class Area:
 
     @property
     def offline(self) -> bool:
-        """Whether the area names local files for every stage (sample areas)."""
+        """Whether the area has a local street network (the sample areas do)."""
         return "network" in self.sources
 
     @cached_property
@@ -97,11 +107,11 @@ class Area:
 
     def to_utm(self, geom: BaseGeometry) -> BaseGeometry:
         """Return ``geom`` (EPSG:4326) in the area's UTM CRS (metres)."""
-        return transform(self._to_utm.transform, geom)
+        return _reproject(geom, self._to_utm)
 
     def to_wgs(self, geom: BaseGeometry) -> BaseGeometry:
         """Return ``geom`` (area UTM, metres) in EPSG:4326."""
-        return transform(self._to_wgs.transform, geom)
+        return _reproject(geom, self._to_wgs)
 
     @property
     def site_utm(self) -> BaseGeometry:
@@ -109,14 +119,18 @@ class Area:
         return self.to_utm(self.site if self.site is not None else Point(self.lon, self.lat))
 
     @property
-    def study_polygon_utm(self) -> BaseGeometry:
+    def study_polygon_utm(self) -> Polygon | MultiPolygon:
         """The site buffered by ``radius_m``, in the area's UTM CRS (metres)."""
-        return shapely.buffer(self.site_utm, self.radius_m, quad_segs=32)
+        polygon = shapely.buffer(self.site_utm, self.radius_m, quad_segs=32)
+        assert isinstance(polygon, Polygon | MultiPolygon)
+        return polygon
 
     @property
-    def study_polygon(self) -> BaseGeometry:
+    def study_polygon(self) -> Polygon | MultiPolygon:
         """The site buffered by ``radius_m``, in EPSG:4326."""
-        return self.to_wgs(self.study_polygon_utm)
+        polygon = self.to_wgs(self.study_polygon_utm)
+        assert isinstance(polygon, Polygon | MultiPolygon)
+        return polygon
 
     def with_radius(self, radius_m: float) -> Area:
         """Return a copy of this area with another walking radius (metres)."""
@@ -159,8 +173,14 @@ def _area_from_record(record: dict[str, Any], origin: str) -> Area:
 def builtin_areas() -> dict[str, Area]:
     """Return the shipped areas (eight CSP sites and three samples) by slug."""
     text = resources.files("passages").joinpath("data/areas.json").read_text(encoding="utf-8")
-    records = json.loads(text)["areas"]
-    return {r["slug"]: _area_from_record(r, "passages/data/areas.json") for r in records}
+    data = json.loads(text)
+    areas = {}
+    for record in data["areas"]:
+        # every shipped area is in Los Angeles: the LA-wide files serve each stage the
+        # area does not name a file of its own for
+        record = {**record, "sources": {**data["la_sources"], **record.get("sources", {})}}
+        areas[record["slug"]] = _area_from_record(record, "passages/data/areas.json")
+    return areas
 
 
 def areas_from_geojson(path: str | Path, *, radius_m: float | None = None) -> dict[str, Area]:
@@ -205,7 +225,7 @@ def areas_from_geojson(path: str | Path, *, radius_m: float | None = None) -> di
         if not radius > 0:
             raise InputError(f"radius_m must be positive, got {radius}", path=path, row=number,
                              field="radius_m", fix="Give the walking radius in metres.")
-        if geom.geom_type == "Point":
+        if isinstance(geom, Point):
             site = None
             lon, lat = geom.x, geom.y
         elif geom.geom_type in ("Polygon", "MultiPolygon"):

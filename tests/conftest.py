@@ -29,3 +29,25 @@ def shared_data() -> Path:
     if not HAVE_DATA:
         pytest.skip(NO_DATA_REASON)
     return SHARED_DATA
+
+
+SAMPLE_SLUGS = ("south-la", "south-central", "downtown")
+
+
+@pytest.fixture(scope="session")
+def network_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A processed-network cache folder shared by the whole test session."""
+    return tmp_path_factory.mktemp("network-cache")
+
+
+@pytest.fixture(scope="session")
+def sample_graphs(shared_data: Path, network_cache: Path) -> dict[str, object]:
+    """The walking graphs of the three sample areas, loaded once per session."""
+    from passages.areas import load_areas
+    from passages.network import load_network
+
+    areas = load_areas()
+    return {
+        slug: load_network(areas[slug], areas[slug].source_paths("network", shared_data)[0], cache_dir=network_cache)
+        for slug in SAMPLE_SLUGS
+    }
