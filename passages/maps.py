@@ -1,0 +1,739 @@
+"""Folium maps of a plan: risk on streets, the Safe Passages, the places they serve.
+
+:func:`plan_map` draws one area's plan for officers (a phone or a print) and planners:
+streets coloured by risk per 100 m, the hot segments, the recommended passages drawn by
+demand, schools, transit stops, parks and libraries, a legend, and the attribution the
+OpenStreetMap licence (ODbL) asks for. :func:`save_map` writes it atomically.
+
+Only the frames given are drawn: incident points never reach a map, only their aggregate
+on streets. Every input is in EPSG:4326. The HTML is deterministic: the same inputs give
+byte-identical files, so a map can be diffed and committed next to the plan that made it.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import itertools
+import json
+import math
+import os
+import uuid
+import warnings
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import branca.element
+import folium
+import numpy as np
+import pandas as pd
+import shapely
+from folium.template import Template
+from geopandas import GeoDataFrame
+
+from passages._errors import InputError, PassagesError
+from passages.areas import Area
+
+__all__ = [
+    "HOT_COLOR",
+    "OSM_ATTRIBUTION",
+    "PASSAGE_COLOR",
+    "PLACE_STYLES",
+    "RISK_COLORS",
+    "ZERO_RISK_COLOR",
+    "plan_map",
+    "save_map",
+]
+
+#: Line colour of the recommended Safe Passages; no other layer uses it.
+PASSAGE_COLOR = "#1f6feb"
+
+#: Street colours of the risk classes, lowest first: ColorBrewer YlOrRd (sequential,
+#: colour-blind safe), its 6-class scheme without the palest yellow, which vanishes on a
+#: white page or on map tiles.
+RISK_COLORS: tuple[str, ...] = ("#fed976", "#feb24c", "#fd8d3c", "#f03b20", "#bd0026")
+
+#: Streets with no risk recorded.
+ZERO_RISK_COLOR = "#bdbdbd"
+
+#: Hot segments: darker than the top risk class, thicker than streets and drawn above the
+#: passages but thinner than them, so a hot stretch of a passage shows as a dark core.
+HOT_COLOR = "#67000d"
+
+#: Colour of the study-area outline.
+OUTLINE_COLOR = "#4d4d4d"
+
+#: Places by kind: (layer name, legend label, letter on the marker, colour). Letters, not
+#: icon fonts, so the markers need nothing from a CDN and stay readable in greyscale.
+PLACE_STYLES: dict[str, tuple[str, str, str, str]] = {
+    "site": ("Site", "Site: where the walks start", "H", "#b35806"),
+    "school": ("Schools", "School", "S", "#6a3d9a"),
+    "transit": ("Transit stops", "Transit stop", "T", "#252525"),
+    "park": ("Parks", "Park or recreation", "P", "#1b7837"),
+    "library": ("Libraries", "Library", "L", "#8c510a"),
+}
+
+#: Fill of a place too far from any street to be routed.
+UNUSABLE_COLOR = "#9e9e9e"
+
+#: Required by the ODbL on every map and export; shown even when no tiles are drawn.
+OSM_ATTRIBUTION = (
+    '<a href="https://www.openstreetmap.org/copyright">'
+    "© OpenStreetMap contributors (ODbL)</a>"
+)
+
+#: Decimal places kept in coordinates (6 decimals = 0.1 m; finer is noise and bytes).
+COORD_DECIMALS = 6
+
+STREET_WEIGHT = 2.0
+HOT_WEIGHT = 4.0
+#: Passage line widths (pixels) by demand class, lowest first.
+PASSAGE_WEIGHTS: tuple[float, ...] = (6.0, 8.5, 11.0)
+
+SEGMENT_COLUMNS = ("name", "length_m", "risk_per_100m", "hot")
+PASSAGE_COLUMNS = ("name", "length_m", "demand", "risk_per_100m")
+PLACE_COLUMNS = ("kind", "name", "snap_m", "usable")
+
+#: Leaflet is the only script and style sheet the maps need; folium's defaults also pull
+#: jQuery, Bootstrap and Font Awesome from CDNs, which a phone on a weak connection pays for.
+_LEAFLET_JS = [("leaflet", "https://cdn.jsdelivr.net/npm/leaflet@1.9.4/dist/leaflet.js")]
+_LEAFLET_CSS = [("leaflet_css", "https://cdn.jsdelivr.net/npm/leaflet@1.9.4/dist/leaflet.css")]
+
+#: Where the package django-js-lib-leaflet keeps Leaflet 1.9.4 (plain files; no Django needed).
+_LEAFLET_PACKAGE = ("js_lib_leaflet", "static/js_lib_leaflet")
+
+
+def _inline_leaflet() -> str:
+    """Return Leaflet's style sheet and script as inline HTML, its images as data URIs."""
+    try:
+        folder = resources.files(_LEAFLET_PACKAGE[0]).joinpath(_LEAFLET_PACKAGE[1])
+        script = folder.joinpath("leaflet.js").read_text(encoding="utf-8")
+        css = folder.joinpath("leaflet.css").read_text(encoding="utf-8")
+    except (ModuleNotFoundError, FileNotFoundError) as exc:
+        raise PassagesError(
+            f"self-contained maps need Leaflet from the package django-js-lib-leaflet ({exc}): "
+            "pip install django-js-lib-leaflet"
+        ) from None
+    for image in ("layers.png", "layers-2x.png", "marker-icon.png"):
+        data = base64.b64encode(folder.joinpath("images", image).read_bytes()).decode("ascii")
+        css = css.replace(f"url(images/{image})", f"url(data:image/png;base64,{data})")
+    # the script must not close the page's <script> element early
+    script = script.replace("</script", "<\\/script")
+    return f"<style>{css}</style>\n<script>{script}</script>"
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def _check_frame(
+    frame: Any, label: str, columns: Sequence[str], geom_types: Sequence[str]
+) -> GeoDataFrame:
+    """Return ``frame`` without empty geometries; raise :class:`InputError` if unusable."""
+    if not isinstance(frame, GeoDataFrame):
+        raise InputError(
+            f"{label} must be a GeoDataFrame, got {type(frame).__name__}", field=label,
+            fix="Pass the frame the previous stage returned.",
+        )
+    if frame.crs is None or frame.crs.to_epsg() != 4326:
+        found = "no CRS" if frame.crs is None else frame.crs.to_string()
+        raise InputError(
+            f"{label} must be in EPSG:4326, found {found}", field="crs",
+            fix=f"Reproject with {label}.to_crs('EPSG:4326').",
+        )
+    for column in columns:
+        if column not in frame.columns:
+            raise InputError(
+                f"{label} lack the column {column!r}", field=column,
+                fix=f"{label} need the columns " + ", ".join(columns) + ".",
+            )
+    empty = frame.geometry.isna() | frame.geometry.is_empty
+    if empty.any():
+        warnings.warn(
+            f"{int(empty.sum())} {label} without geometry are left off the map",
+            stacklevel=3,
+        )
+        frame = frame.loc[~empty]
+    wrong = ~frame.geom_type.isin(list(geom_types))
+    if wrong.any():
+        raise InputError(
+            f"{label} must be {' or '.join(geom_types)}, found {frame.geom_type[wrong].iloc[0]}",
+            field="geometry", fix=f"Give {label} as {geom_types[0]} geometries.",
+        )
+    return frame
+
+
+def _check_numbers(frame: GeoDataFrame, label: str, column: str) -> np.ndarray:
+    """Return a column as floats; raise :class:`InputError` on missing or negative values."""
+    values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isfinite(values) | (values < 0)
+    if bad.any():
+        raise InputError(
+            f"{label} have {int(bad.sum())} missing or negative {column} values",
+            field=column, fix=f"Give {column} as numbers >= 0.",
+        )
+    return values
+
+
+def _text(value: Any, default: str) -> str:
+    """Return a name ready for HTML: lists joined (osmnx merges names), blanks defaulted."""
+    if isinstance(value, list | tuple):
+        value = ", ".join(str(v) for v in value if v is not None)
+    elif value is None or pd.isna(value):
+        value = ""
+    text = str(value).strip()
+    return html.escape(text if text else default)
+
+
+# --------------------------------------------------------------------------- classes
+
+
+def _class_uppers(values: np.ndarray, n_classes: int) -> np.ndarray:
+    """Return the upper bounds of up to ``n_classes`` quantile classes (ties merge classes)."""
+    if values.size == 0:
+        return np.empty(0)
+    return np.unique(np.quantile(values, np.linspace(0.0, 1.0, n_classes + 1)[1:]))
+
+
+def _spread(palette: Sequence[Any], n_used: int) -> list[Any]:
+    """Pick ``n_used`` entries spread over ``palette``, keeping its ends when there are two+."""
+    if n_used == 1:
+        return [palette[len(palette) // 2]]
+    picks = np.round(np.linspace(0, len(palette) - 1, n_used)).astype(int)
+    return [palette[i] for i in picks]
+
+
+def _fmt(value: float) -> str:
+    """Format a class bound with two significant digits and no exponent."""
+    if value == 0:
+        return "0"
+    decimals = max(0, 1 - math.floor(math.log10(abs(value))))
+    return f"{value:.{decimals}f}"
+
+
+def _sig(value: float) -> float:
+    """Round a tooltip value to three significant digits (a small risk must not show as 0)."""
+    return float(f"{float(value):.3g}")
+
+
+def _ranges(uppers: np.ndarray) -> list[str]:
+    """Return legend labels of classes that run from one upper bound to the next."""
+    labels = [f"up to {_fmt(uppers[0])}"] if len(uppers) else []
+    return labels + [
+        f"{_fmt(lower)} – {_fmt(upper)}" for lower, upper in itertools.pairwise(uppers)
+    ]
+
+
+# --------------------------------------------------------------------------- GeoJSON
+
+
+def _compact_json(value: Any) -> str:
+    """Return JSON for a ``<script>``: no spaces, UTF-8 kept, nothing that can end the script.
+
+    folium's ``tojson`` adds a space after every comma and colon: 8 % of a street map.
+    """
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return (
+        text.replace("<", "\\u003c").replace(">", "\\u003e")
+        .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    )
+
+
+def _feature_collection(frame: GeoDataFrame, properties: dict[str, list[Any]]) -> dict:
+    """Return a GeoJSON FeatureCollection with rounded coordinates and only ``properties``."""
+    geoms = shapely.transform(
+        np.asarray(frame.geometry.values, dtype=object),
+        lambda xy: np.round(xy, COORD_DECIMALS),
+    )
+    names = list(properties)
+    features = [
+        {
+            "type": "Feature",
+            "properties": {name: properties[name][i] for name in names},
+            "geometry": shapely.geometry.mapping(geom),
+        }
+        for i, geom in enumerate(geoms)
+    ]
+    return {"type": "FeatureCollection", "features": features}
+
+
+class _Styled(folium.GeoJson):
+    """A GeoJson layer drawn in one style given once, as Leaflet's ``style`` option.
+
+    folium's GeoJson either styles through a per-feature lookup table or resets each
+    feature's style from ``feature.properties.style``; one style per layer (a layer per
+    risk class) costs no bytes per feature. Points become markers with a ``L.divIcon``
+    (plain HTML, nothing loaded from a CDN).
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        var {{ this.get_name() }} = L.geoJson(null, {
+            style: {{ this.line_style_js }},
+            {%- if this.marker_icon_js %}
+            pointToLayer: function (feature, latlng) {
+                return L.marker(latlng, {icon: L.divIcon({{ this.marker_icon_js }})});
+            },
+            {%- endif %}
+        });
+        {{ this.get_name() }}.addData({{ this.data_js }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(
+        self,
+        data: dict[str, Any],
+        *,
+        line_style: dict[str, Any] | None = None,
+        marker_html: str | None = None,
+        tooltip: tuple[Sequence[str], Sequence[str]] | None = None,
+        labels: bool = True,
+    ) -> None:
+        super().__init__(data, control=False)
+        self.data_js = _compact_json(data)
+        self.line_style_js = _compact_json(line_style or {})
+        self.marker_icon_js = (
+            _compact_json(
+                {"html": marker_html, "className": "pp-icon", "iconSize": [20, 20],
+                 "iconAnchor": [10, 10]}
+            )
+            if marker_html
+            else ""
+        )
+        if tooltip is not None:
+            fields, aliases = tooltip
+            self.add_child(
+                folium.GeoJsonTooltip(fields=list(fields), aliases=list(aliases), labels=labels)
+            )
+
+
+# --------------------------------------------------------------------------- layers
+
+
+def _add_streets(fmap: folium.Map, segments: GeoDataFrame, risk: np.ndarray) -> list[str]:
+    """Draw streets by risk class; return the legend rows of the classes."""
+    group = folium.FeatureGroup(name="Streets by risk", show=True).add_to(fmap)
+    positive = risk[risk > 0]
+    uppers = _class_uppers(positive, len(RISK_COLORS))
+    colors = _spread(RISK_COLORS, len(uppers)) if len(uppers) else []
+    klass = np.where(risk > 0, np.searchsorted(uppers, risk, side="left"), -1)
+    props: dict[str, list[Any]] = {
+        "name": [_text(v, "unnamed") for v in segments["name"]],
+        "risk_per_100m": [_sig(v) for v in risk],
+    }
+    tooltip = (("name", "risk_per_100m"), ("Street", "Risk per 100 m"))
+    for index, color in [(-1, ZERO_RISK_COLOR), *enumerate(colors)]:
+        rows = np.flatnonzero(klass == index)
+        if rows.size:
+            _Styled(
+                _feature_collection(segments.iloc[rows], _take(props, rows)),
+                line_style={"color": color, "weight": STREET_WEIGHT, "opacity": 0.9},
+                tooltip=tooltip,
+            ).add_to(group)
+    rows_html = [
+        _swatch_row(color, STREET_WEIGHT + 2, label)
+        for color, label in zip(colors, _ranges(uppers), strict=True)
+    ]
+    rows_html.append(_swatch_row(ZERO_RISK_COLOR, STREET_WEIGHT + 2, "no risk recorded"))
+    return rows_html
+
+
+def _add_hot(fmap: folium.Map, segments: GeoDataFrame, risk: np.ndarray) -> int:
+    group = folium.FeatureGroup(name="Hot segments", show=True)
+    hot = np.flatnonzero(segments["hot"].fillna(False).astype(bool).to_numpy())
+    if hot.size:
+        props: dict[str, list[Any]] = {
+            "name": [_text(segments["name"].iloc[i], "unnamed") for i in hot],
+            "risk_per_100m": [_sig(risk[i]) for i in hot],
+        }
+        _Styled(
+            _feature_collection(segments.iloc[hot], props),
+            line_style={"color": HOT_COLOR, "weight": HOT_WEIGHT, "opacity": 0.95},
+            tooltip=(("name", "risk_per_100m"), ("Hot segment", "Risk per 100 m")),
+        ).add_to(group)
+    group.add_to(fmap)
+    return int(hot.size)
+
+
+def _add_passages(fmap: folium.Map, passages: GeoDataFrame, demand: np.ndarray) -> list[str]:
+    """Draw the passages, wider where more people walk; return the legend rows."""
+    group = folium.FeatureGroup(name="Safe Passages", show=True).add_to(fmap)
+    uppers = _class_uppers(demand, len(PASSAGE_WEIGHTS))
+    weights = _spread(PASSAGE_WEIGHTS, len(uppers)) if len(uppers) else []
+    klass = np.searchsorted(uppers, demand, side="left")
+    props: dict[str, list[Any]] = {
+        "name": [_text(v, "unnamed") for v in passages["name"]],
+        "length_m": [round(float(v)) for v in passages["length_m"]],
+        "demand": [_sig(v) for v in demand],
+    }
+    tooltip = (
+        ("name", "length_m", "demand"),
+        ("Safe Passage", "Length (m)", "Walkers per day (relative)"),
+    )
+    for index, weight in enumerate(weights):
+        rows = np.flatnonzero(klass == index)
+        if rows.size:
+            _Styled(
+                _feature_collection(passages.iloc[rows], _take(props, rows)),
+                line_style={"color": PASSAGE_COLOR, "weight": weight, "opacity": 0.85},
+                tooltip=tooltip,
+            ).add_to(group)
+    return [
+        _swatch_row(PASSAGE_COLOR, weight, label)
+        for weight, label in zip(weights, _ranges(uppers), strict=True)
+    ]
+
+
+def _marker_html(letter: str, color: str, usable: bool) -> str:
+    if usable:
+        return f'<div class="pp-place" style="background:{color}">{letter}</div>'
+    return f'<div class="pp-place pp-unusable">{letter}</div>'
+
+
+def _add_places(fmap: folium.Map, places: GeoDataFrame) -> list[str]:
+    """Draw one layer per kind of place; return the legend rows of the kinds shown."""
+    kinds = places["kind"].astype("string").str.strip().str.lower()
+    unknown = sorted(set(kinds.dropna()) - set(PLACE_STYLES)) + (
+        ["<missing>"] if kinds.isna().any() else []
+    )
+    if unknown:
+        raise InputError(
+            "places have unknown kinds: " + ", ".join(unknown), field="kind",
+            fix="Use one of " + ", ".join(PLACE_STYLES) + ".",
+        )
+    usable = places["usable"].fillna(False).astype(bool).to_numpy()
+    snap_m = pd.to_numeric(places["snap_m"], errors="coerce").to_numpy(dtype=float)
+    rows_html = []
+    for kind, (layer_name, label, letter, color) in PLACE_STYLES.items():
+        of_kind = (kinds == kind).to_numpy()
+        if not of_kind.any():
+            continue
+        group = folium.FeatureGroup(name=layer_name, show=True).add_to(fmap)
+        for is_usable in (False, True):
+            rows = np.flatnonzero(of_kind & (usable == is_usable))
+            if not rows.size:
+                continue
+            props: dict[str, list[Any]] = {
+                "name": [_text(places["name"].iloc[i], f"unnamed {label.lower()}") for i in rows]
+            }
+            fields: tuple[str, ...] = ("name",)
+            if not is_usable:
+                props["note"] = [_unusable_note(snap_m[i]) for i in rows]
+                fields = ("name", "note")
+            _Styled(
+                _feature_collection(places.iloc[rows], props),
+                marker_html=_marker_html(letter, color, is_usable),
+                tooltip=(fields, fields),
+                labels=False,
+            ).add_to(group)
+        rows_html.append(_icon_row(_marker_html(letter, color, True), label))
+    if not usable.all():
+        rows_html.append(
+            _icon_row(_marker_html("", UNUSABLE_COLOR, False), "too far from any street: not routed")
+        )
+    return rows_html
+
+
+def _unusable_note(snap_m: float) -> str:
+    if np.isfinite(snap_m):
+        return f"not routed: {snap_m:.0f} m from the nearest street"
+    return "not routed: too far from any street"
+
+
+def _take(props: dict[str, list[Any]], rows: Iterable[int]) -> dict[str, list[Any]]:
+    index = list(rows)
+    return {name: [values[i] for i in index] for name, values in props.items()}
+
+
+def _add_outline(fmap: folium.Map, area: Area) -> None:
+    group = folium.FeatureGroup(name="Study area", show=True).add_to(fmap)
+    polygon = shapely.transform(area.study_polygon, lambda xy: np.round(xy, COORD_DECIMALS))
+    data = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {},
+                "geometry": shapely.geometry.mapping(polygon),
+            }
+        ],
+    }
+    _Styled(
+        data,
+        line_style={
+            "color": OUTLINE_COLOR, "weight": 2, "opacity": 0.9, "dashArray": "8 6",
+            "fill": False, "interactive": False,
+        },
+    ).add_to(group)
+
+
+def _add_base_tiles(fmap: folium.Map, tiles: bool) -> None:
+    """Add the web base map, if any: the one place that knows about tiles."""
+    if tiles:
+        folium.TileLayer(
+            "OpenStreetMap", name="OpenStreetMap", attr=OSM_ATTRIBUTION, max_zoom=19,
+            overlay=False, control=True,
+        ).add_to(fmap)
+
+
+# --------------------------------------------------------------------------- legend
+
+
+def _swatch_row(color: str, weight: float, label: str) -> str:
+    return (
+        f'<div class="pp-row"><span class="pp-line" '
+        f'style="border-top:{weight:g}px solid {color}"></span>{label}</div>'
+    )
+
+
+def _icon_row(marker_html: str, label: str) -> str:
+    return f'<div class="pp-row"><span class="pp-key">{marker_html}</span>{label}</div>'
+
+
+_CSS = """
+.leaflet-container { background: #ffffff; }
+.leaflet-control-attribution { max-width: calc(100vw - 120px); }
+@media (max-width: 600px) { .leaflet-control-attribution { font-size: 9px; } }
+.pp-box { position: fixed; z-index: 1000; background: rgba(255,255,255,0.94);
+  border: 1px solid #8c8c8c; border-radius: 6px; box-shadow: 0 1px 4px rgba(0,0,0,0.3);
+  font: 12px/1.35 "Helvetica Neue", Arial, sans-serif; color: #1a1a1a; }
+.pp-title { top: 10px; left: 54px; max-width: calc(100% - 130px); padding: 6px 10px;
+  font-size: 15px; font-weight: bold; }
+.pp-legend { left: 10px; bottom: 62px; padding: 6px 10px; max-width: 250px;
+  max-height: calc(100% - 120px); overflow-y: auto; }
+.pp-legend summary { font-weight: bold; cursor: pointer; }
+.pp-legend h4 { margin: 6px 0 2px; font-size: 12px; }
+.pp-row { display: flex; align-items: center; min-height: 18px; }
+.pp-line { display: inline-block; width: 28px; margin-right: 8px; }
+.pp-key { display: inline-block; width: 28px; margin-right: 8px; }
+.pp-key .pp-place { margin: 1px 3px; }
+.pp-icon { background: none; border: none; }
+.pp-place { width: 16px; height: 16px; border-radius: 50%; border: 2px solid #ffffff;
+  box-shadow: 0 0 2px #000000; color: #ffffff; text-align: center;
+  font: bold 11px/16px Arial, sans-serif; }
+.pp-unusable { background: #9e9e9e; opacity: 0.8; border-style: dashed; border-color: #4d4d4d; }
+@media print { .pp-box { box-shadow: none; } .leaflet-control-layers { display: none; } }
+"""
+
+
+class _Legend(branca.element.MacroElement):
+    """The title box, the legend box and their style sheet, as fixed-position HTML."""
+
+    _template = Template(
+        """
+        {% macro header(this, kwargs) %}<style>{{ this.css }}</style>{% endmacro %}
+        {% macro html(this, kwargs) %}
+        <div class="pp-box pp-title">{{ this.title }}</div>
+        <details class="pp-box pp-legend" id="pp-legend" open>
+        <summary>Legend</summary>
+        {{ this.body }}
+        </details>
+        <script>
+        if (window.innerWidth < 600) { document.getElementById("pp-legend").open = false; }
+        </script>
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, title: str, sections: Sequence[tuple[str, Sequence[str]]]) -> None:
+        super().__init__()
+        self._name = "Legend"
+        self.title = title
+        self.css = _CSS
+        self.body = "\n".join(
+            f"<h4>{heading}</h4>\n" + "\n".join(rows) for heading, rows in sections if rows
+        )
+
+
+class _Attribution(branca.element.MacroElement):
+    """Attribution lines added to the map's attribution control (they stay without tiles)."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        {%- for line in this.lines %}
+        {{ this._parent.get_name() }}.attributionControl.addAttribution({{ line }});
+        {%- endfor %}
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, lines: Sequence[str]) -> None:
+        super().__init__()
+        self._name = "Attribution"
+        # Kept readable in the HTML (a literal ©), but never able to close the script.
+        self.lines = [_compact_json(line) for line in lines]
+
+
+class _FitBounds(branca.element.MacroElement):
+    """Open the map on a bounding box at once, without the zoom animation.
+
+    folium's ``fit_bounds`` animates from the initial view; a canvas drawn mid-animation
+    stays clipped to the old view in a headless screenshot or an early print.
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        {{ this._parent.get_name() }}.fitBounds({{ this.bounds|tojson }}, {animate: false});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, bounds: list[list[float]]) -> None:
+        super().__init__()
+        self._name = "FitBounds"
+        self.bounds = bounds
+
+
+# --------------------------------------------------------------------------- map
+
+
+def _renumber(root: branca.element.Element) -> None:
+    """Give every element of the tree a counter id, so the same plan gives the same HTML.
+
+    folium draws element ids from ``os.urandom``; they end up as JavaScript variable names.
+    """
+    counter = itertools.count(1)
+
+    def visit(element: branca.element.Element) -> None:
+        old_name = element.get_name()
+        element._id = str(next(counter))
+        if element._parent is not None and old_name in element._parent._children:
+            siblings = element._parent._children
+            element._parent._children = OrderedDict(
+                (element.get_name() if key == old_name else key, child)
+                for key, child in siblings.items()
+            )
+        for child in list(element._children.values()):
+            visit(child)
+        for part in ("header", "html", "script"):
+            sub = getattr(element, part, None)
+            if isinstance(sub, branca.element.Element) and element is root:
+                visit(sub)
+
+    visit(root)
+
+
+def plan_map(
+    *,
+    area: Area,
+    segments: GeoDataFrame,
+    passages: GeoDataFrame,
+    places: GeoDataFrame,
+    title: str | None = None,
+    credits: Sequence[str] = (),
+    tiles: bool = True,
+    self_contained: bool = True,
+) -> folium.Map:
+    """Return the folium map of one area's plan.
+
+    Parameters
+    ----------
+    area
+        The engagement area; the map opens on its study polygon, drawn dashed.
+    segments
+        Street segments, LineStrings in EPSG:4326, with ``name``, ``length_m`` (metres),
+        ``risk_per_100m`` (>= 0) and ``hot`` (bool). Drawn in five quantile classes of risk
+        per 100 m (zero-risk streets grey); hot segments again, thicker, on their own layer.
+    passages
+        The recommended Safe Passage network, LineStrings in EPSG:4326, with ``name``,
+        ``length_m`` (metres), ``demand`` (walkers per day, relative) and ``risk_per_100m``.
+        Drawn in :data:`PASSAGE_COLOR`, wider where demand is higher.
+    places
+        Destinations, Points in EPSG:4326, with ``kind`` (``"school"``, ``"transit"``,
+        ``"park"``, ``"library"``), ``name``, ``snap_m`` (metres to the nearest street) and
+        ``usable`` (bool); unusable places are greyed with a note.
+    title
+        Shown at the top of the map and as the page title; default "Safe Passages: <area>".
+    credits
+        Further attribution lines (such as "Incidents: LAPD open data, aggregated to
+        streets"), shown after "© OpenStreetMap contributors (ODbL)", which is always there.
+    tiles
+        Add OpenStreetMap web tiles as the base layer; ``False`` draws no tiles (the streets
+        are the base map), for printing or a weak connection.
+    self_contained
+        Put Leaflet itself inside the HTML (from the package django-js-lib-leaflet), so the
+        map opens with no connection at all: only the optional web tiles need one.
+        ``False`` loads Leaflet from a CDN (a smaller file).
+
+    Raises
+    ------
+    InputError
+        A frame is not in EPSG:4326, lacks a column, has the wrong geometry type, negative
+        or missing risk or demand, or a place of an unknown kind.
+    """
+    segments = _check_frame(segments, "segments", SEGMENT_COLUMNS, ("LineString", "MultiLineString"))
+    passages = _check_frame(passages, "passages", PASSAGE_COLUMNS, ("LineString", "MultiLineString"))
+    places = _check_frame(places, "places", PLACE_COLUMNS, ("Point",))
+    risk = _check_numbers(segments, "segments", "risk_per_100m")
+    demand = _check_numbers(passages, "passages", "demand")
+    _check_numbers(segments, "segments", "length_m")
+    _check_numbers(passages, "passages", "length_m")
+
+    title = title if title is not None else f"Safe Passages: {area.name}"
+    fmap = folium.Map(
+        location=[area.lat, area.lon], zoom_start=15, tiles=None, prefer_canvas=True,
+        control_scale=True,
+    )
+    figure = fmap.get_root()
+    assert isinstance(figure, branca.element.Figure)
+    if self_contained:
+        fmap.default_js = []
+        fmap.default_css = []
+        figure.header.add_child(branca.element.Element(_inline_leaflet()), name="leaflet_inline")
+    else:
+        fmap.default_js = list(_LEAFLET_JS)
+        fmap.default_css = list(_LEAFLET_CSS)
+    figure.title = html.escape(title)
+    _add_base_tiles(fmap, tiles)
+
+    _add_outline(fmap, area)
+    risk_rows = _add_streets(fmap, segments, risk)
+    passage_rows = _add_passages(fmap, passages, demand)
+    # Above the passages, so a hot stretch of a passage shows as a dark core.
+    n_hot = _add_hot(fmap, segments, risk)
+    place_rows = _add_places(fmap, places)
+
+    if n_hot:
+        risk_rows.append(_swatch_row(HOT_COLOR, HOT_WEIGHT, "Hot segment (highest risk)"))
+    sections = [
+        ("Street risk per 100 m", risk_rows),
+        ("Safe Passages, walkers per day", passage_rows),
+        ("Places", place_rows),
+    ]
+    _Legend(html.escape(title), sections).add_to(fmap)
+    _Attribution([OSM_ATTRIBUTION, *(html.escape(str(c)) for c in credits)]).add_to(fmap)
+    folium.LayerControl(collapsed=True).add_to(fmap)
+
+    west, south, east, north = area.study_polygon.bounds
+    _FitBounds([[south, west], [north, east]]).add_to(fmap)
+    _renumber(fmap.get_root())
+    return fmap
+
+
+def save_map(fmap: folium.Map, path: str | Path) -> Path:
+    """Write the map's HTML to ``path`` atomically and return ``path``.
+
+    The HTML is rendered first, then written to a temporary file in the same folder and
+    renamed over ``path``: a reader never sees a half-written map, and a failure leaves
+    any previous map untouched. Missing parent folders are created.
+    """
+    path = Path(path)
+    data = fmap.get_root().render().encode("utf-8")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+    try:
+        with open(tmp, "xb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
