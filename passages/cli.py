@@ -1,0 +1,202 @@
+"""The ``passages`` command: list areas, plan one, run the offline demo.
+
+Errors in the input end the command with one line on standard error naming the file,
+row or field and the fix, and exit status 2; nothing half-written is left behind.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from passages import __version__, settings
+from passages._errors import PassagesError
+from passages.areas import Area, get_area, load_areas
+
+app = typer.Typer(
+    help="Safe Passages planning: walking networks, street risk, safer routes and maps.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(highlight=False)
+error_console = Console(stderr=True, highlight=False)
+
+#: Exit status of a run stopped by bad input.
+EXIT_BAD_INPUT = 2
+
+SAMPLE_AREAS = ("south-la", "south-central", "downtown")
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="The shared data folder (default: $PASSAGES_DATA, else ../shared/data).",
+                 envvar="PASSAGES_DATA", show_envvar=True),
+]
+AreasFile = Annotated[
+    Path | None, typer.Option("--areas-file", help="A GeoJSON file of your own areas (points or polygons).")
+]
+
+
+@contextmanager
+def _clean_exit() -> Iterator[None]:
+    """Turn an input error into one line on stderr and exit status 2."""
+    try:
+        yield
+    except PassagesError as exc:
+        error_console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"passages {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Safe Passages planning for community-safety partnerships."""
+
+
+@app.command("areas")
+def areas_command(areas_file: AreasFile = None) -> None:
+    """List the engagement areas: the eight CSP sites, the offline samples, your own."""
+    with _clean_exit():
+        areas = load_areas(areas_file)
+    table = Table(title="Engagement areas", title_justify="left")
+    for column in ("slug", "name", "kind", "centre (lat, lon)", "radius", "street network"):
+        table.add_column(column)
+    for area in areas.values():
+        table.add_row(
+            area.slug, area.name, area.kind, f"{area.lat:.4f}, {area.lon:.4f}", f"{area.radius_m:,.0f} m",
+            "local sample file" if area.offline else "Overpass (needs internet) or --network FILE",
+        )
+    console.print(table)
+
+
+def _plan_one(
+    area: Area, *, scenario: Path | None, offline: bool, data_dir: Path | None, network: Path | None,
+    incidents: list[Path] | None, out: Path | None, tiles: bool, use_cache: bool,
+) -> list[dict[str, Any]]:
+    from passages.plan import STEPS, make_plan, write_plan
+    from passages.scenarios import PlanParameters, read_scenarios
+
+    scenarios = read_scenarios(scenario) if scenario is not None else None
+    runs = [(s.name, s.params) for s in scenarios] if scenarios else [("plan", PlanParameters())]
+    results = []
+    for name, params in runs:
+        started = time.perf_counter()
+        label = f"{area.slug}" + (f" / {name}" if scenarios else "")
+        with Progress(
+            SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
+            TextColumn("{task.completed}/{task.total} steps"), TimeElapsedColumn(),
+            console=console, transient=True,
+        ) as progress:
+            task = progress.add_task(label, total=len(STEPS) + 1)
+
+            def on_step(step: str, task: Any = task, progress: Progress = progress, label: str = label) -> None:
+                progress.update(task, description=f"{label}: {step}", completed=STEPS.index(step))
+
+            plan = make_plan(area, params=params, data_dir=data_dir, offline=offline, network=network,
+                             incidents=incidents, use_cache=use_cache, on_step=on_step)
+            progress.update(task, description=f"{label}: map", completed=len(STEPS))
+            written = write_plan(plan, out_dir=out, name=name, tiles=tiles)
+            progress.update(task, completed=len(STEPS) + 1)
+        summary = plan.summary()
+        _print_summary(summary, written, time.perf_counter() - started, title=label)
+        results.append({"summary": summary, "written": written})
+    return results
+
+
+def _print_summary(summary: dict[str, Any], written: dict[str, Path], seconds: float, *, title: str) -> None:
+    net, inc, routes = summary["network"], summary["incidents"], summary["routes"]
+    table = Table(title=f"Plan: {summary['area_name']} ({title})", title_justify="left", show_header=False)
+    table.add_column("what", style="bold")
+    table.add_column("value")
+    table.add_row("network", f"{net['nodes']:,} nodes, {net['edges']:,} edges "
+                             f"({net['segments']:,} street segments), {net['street_km']:,.1f} km of street")
+    places = ", ".join(
+        f"{kind} {v['usable']}" + (f" (+{far} too far from a street)" if (far := v["found"] - v["usable"]) else "")
+        for kind, v in summary["places"].items()
+    )
+    table.add_row("places", places)
+    dropped = "; ".join(f"{reason}: {count:,}" for reason, count in inc["dropped"].items() if count) or "none"
+    table.add_row("incidents", f"{inc['rows_read']:,} rows read, {inc['used']:,} used "
+                               f"(weight {inc['used_weight']:,.1f}), {inc['snapped']:,} on a street, "
+                               f"{inc['too_far_from_street']:,} too far from one")
+    table.add_row("dropped", dropped)
+    for note in inc["notes"] + summary["notes"]:
+        table.add_row("note", note)
+    purposes = ", ".join(f"{k} {v}" for k, v in routes["by_purpose"].items())
+    skipped = "; ".join(f"{k}: {v}" for k, v in routes["skipped"].items())
+    table.add_row("routes", f"{routes['routed']} routed of {routes['pairs']} pairs ({purposes})"
+                            + (f"; skipped {skipped}" if skipped else ""))
+    if routes["routed"]:
+        cut = 1 - routes["exposure_safer"] / routes["exposure_shortest"] if routes["exposure_shortest"] else 0.0
+        table.add_row("safer paths", f"mean detour x{routes['mean_detour_ratio']:.3f}, exposure {cut:.0%} lower "
+                                     "than the shortest paths")
+    table.add_row("passages", f"{summary['passage_km']:,.2f} km of recommended Safe Passage, "
+                              f"{summary['risk']['hot_segments']} hot segments")
+    table.add_row("map", str(written["map"]))
+    table.add_row("summary", str(written["summary"]))
+    table.add_row("time", f"{seconds:.1f} s")
+    console.print(table)
+
+
+@app.command("plan")
+def plan_command(
+    area: Annotated[str, typer.Option("--area", help="Area slug (see 'passages areas').")],
+    scenario: Annotated[Path | None, typer.Option("--scenario", help="A scenario file (TOML).")] = None,
+    offline: Annotated[bool, typer.Option("--offline", help="Never use the internet; local files only.")] = False,
+    data_dir: DataDir = None,
+    network: Annotated[Path | None, typer.Option(
+        "--network", help="Street network file: .osm, .osm.bz2, Overpass .json, .osm.pbf or .graphml.")] = None,
+    incidents: Annotated[list[Path] | None, typer.Option(
+        "--incidents", help="Incident file (LAPD CSV, weighted CSV); repeat for several.")] = None,
+    areas_file: AreasFile = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Output folder (default maps/<area>).")] = None,
+    tiles: Annotated[bool, typer.Option("--tiles/--no-tiles", help="Add OpenStreetMap web tiles to the map.")] = True,
+    cache: Annotated[bool, typer.Option("--cache/--no-cache", help="Reuse the processed street network.")] = True,
+) -> None:
+    """Plan one area: street risk, safer routes, the Safe Passage network and its map."""
+    with _clean_exit():
+        chosen = get_area(area, areas_file=areas_file)
+        _plan_one(chosen, scenario=scenario, offline=offline, data_dir=data_dir, network=network,
+                  incidents=incidents, out=out, tiles=tiles, use_cache=cache)
+
+
+@app.command("demo")
+def demo_command(
+    data_dir: DataDir = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Output folder (default maps/).")] = None,
+    cache: Annotated[bool, typer.Option("--cache/--no-cache", help="Reuse the processed street network.")] = True,
+) -> None:
+    """Plan the three offline sample areas from the shared data and print where the maps are."""
+    folder = data_dir if data_dir is not None else settings.shared_data_dir()
+    with _clean_exit():
+        if not (folder / "osm").is_dir():
+            raise PassagesError(
+                f"{folder}: the shared data folder is not there (no osm/ inside). "
+                "Give it with --data-dir or $PASSAGES_DATA."
+            )
+        areas = load_areas()
+        maps: list[Path] = []
+        for slug in SAMPLE_AREAS:
+            results = _plan_one(areas[slug], scenario=None, offline=True, data_dir=folder, network=None,
+                                incidents=None, out=(out / slug) if out else None, tiles=True, use_cache=cache)
+            maps.extend(r["written"]["map"] for r in results)
+    console.print("[bold]Maps written:[/]")
+    for path in maps:
+        console.print(f"  {path}")
+
