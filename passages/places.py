@@ -26,10 +26,8 @@ Columns of a places frame:
 
 from __future__ import annotations
 
-import json
 import re
 import warnings
-import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -39,14 +37,34 @@ import numpy as np
 import pandas as pd
 import pyproj
 import shapely
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
-from scipy.spatial import cKDTree
 from shapely.geometry.base import BaseGeometry
 
 from passages import settings
 from passages._errors import EmptyResultError, InputError
-from passages.areas import Area, utm_crs_for
+from passages._place_readers import (
+    _LIBRARY_COLUMNS,
+    _PARK_COLUMNS,
+    _SCHOOL_COLUMNS,
+    _WGS84,
+    _check_file,
+    _column,
+    _drop_near_duplicates,
+    _empty_places,
+    _ids_or_row_numbers,
+    _merge_near_stops,
+    _osm_features_to_places,
+    _osmnx_tags,
+    _overpass_places,
+    _places_frame,
+    _points,
+    _read_stops_table,
+    _read_table,
+    _sniff_overpass,
+    _stations_or_stops,
+    _text,
+    _unique,
+)
+from passages.areas import Area
 
 #: Kinds of destination, in the order maps list them.
 PLACE_KINDS = ("school", "transit", "park", "library")
@@ -93,26 +111,6 @@ _SOURCE_KINDS = {
 # Other stages' inputs that may sit in the same mapping (an area's ``sources``).
 _NOT_PLACES = ("network", "incidents")
 
-_WGS84 = settings.input_crs
-
-# Column candidates by role, first match wins (exact, then case-insensitive).
-_SCHOOL_COLUMNS = {
-    "id": ("source_id", "cds_code", "cdscode", "OBJECTID", "id"),
-    "name": ("name", "school_name", "schoolname", "school"),
-    "enrollment": ("enrollment", "enrolment", "enroll_total", "enrolltotal"),
-    "level": ("cat2", "level", "school_level"),
-}
-_PARK_COLUMNS = {
-    "id": ("Park_ID", "UNIT_ID", "park_id", "OBJECTID", "id", "fid"),
-    "name": ("Name", "PARK_NAME", "name", "park_name"),
-}
-_LIBRARY_COLUMNS = {
-    "id": ("id", "OBJECTID", "library_id"),
-    "name": ("name", "library_name", "branch"),
-}
-_LAT = ("latitude", "lat", "stop_lat", "y")
-_LON = ("longitude", "lon", "lng", "long", "stop_lon", "x")
-
 
 class NodeIndex(Protocol):
     """What :func:`snap_places` needs of a street index (:class:`passages.network.StreetIndex`)."""
@@ -122,194 +120,6 @@ class NodeIndex(Protocol):
     ) -> tuple[np.ndarray, np.ndarray]:
         """Return (node ids, distances in metres to the nearest street) of each geometry."""
         ...
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def _check_file(path: str | Path, what: str) -> Path:
-    path = Path(path)
-    if not path.is_file():
-        raise InputError("file not found", path=path, fix=f"Check the path of the {what} file.")
-    if path.stat().st_size == 0:
-        raise InputError("file is empty", path=path, fix=f"Give a {what} file with data in it.")
-    return path
-
-
-def _read_table(path: Path, what: str) -> pd.DataFrame:
-    """Read a CSV (text columns) or any vector file pyogrio opens (GeoDataFrame)."""
-    try:
-        if path.suffix.lower() in (".csv", ".txt"):
-            table: pd.DataFrame = pd.read_csv(
-                path, dtype=str, skipinitialspace=True, encoding="utf-8-sig"
-            )
-        else:
-            table = gpd.read_file(path)
-    except Exception as exc:
-        raise InputError(
-            f"cannot be read ({type(exc).__name__}: {exc})", path=path,
-            fix=f"Give the {what} as a CSV, GeoJSON, GeoPackage or shapefile.",
-        ) from None
-    if len(table) == 0:
-        raise InputError("has no rows", path=path, fix=f"Give a {what} file with data in it.")
-    return table
-
-
-def _find_column(table: pd.DataFrame, candidates: Sequence[str]) -> str | None:
-    for name in candidates:
-        if name in table.columns:
-            return name
-    lower = {str(c).lower(): str(c) for c in table.columns}
-    for name in candidates:
-        if name.lower() in lower:
-            return lower[name.lower()]
-    return None
-
-
-def _column(
-    table: pd.DataFrame,
-    role: str,
-    candidates: Sequence[str],
-    columns: Mapping[str, str] | None,
-    path: Path,
-    *,
-    required: bool = True,
-) -> str | None:
-    """Return the column of ``table`` playing ``role``; raise when a required one is absent."""
-    if columns and role in columns:
-        chosen = columns[role]
-        if chosen not in table.columns:
-            raise InputError(
-                f"column {chosen!r} given for {role!r} is not in the file", path=path,
-                field=chosen, fix="Columns in the file: " + ", ".join(map(str, table.columns)) + ".",
-            )
-        return chosen
-    found = _find_column(table, candidates)
-    if found is None and required:
-        raise InputError(
-            "required column missing", path=path, field=candidates[0],
-            fix=f"Rename the {role} column to {candidates[0]!r}, or pass "
-                f"columns={{{role!r}: 'your column'}}.",
-        )
-    return found
-
-
-def _text(table: pd.DataFrame, column: str | None, default: str) -> pd.Series:
-    """Return a column as stripped text, ``default`` where it is missing or blank."""
-    if column is None:
-        return pd.Series(default, index=table.index, dtype=object)
-    values = table[column].astype("string").str.strip()
-    # Integer-valued floats (ids read from a GeoJSON as numbers) lose their ".0".
-    values = values.str.replace(r"^(-?\d+)\.0$", r"\1", regex=True)
-    return values.mask(values.isna() | (values == ""), default).astype(object)
-
-
-def _points(
-    table: pd.DataFrame, path: Path, columns: Mapping[str, str] | None, what: str,
-    lat_names: Sequence[str] = _LAT, lon_names: Sequence[str] = _LON,
-) -> gpd.GeoDataFrame:
-    """Return ``table`` as a GeoDataFrame in EPSG:4326, dropping (and counting) unplaced rows.
-
-    A frame that has geometries keeps them (reprojected); a plain table needs latitude
-    and longitude columns in degrees.
-    """
-    if isinstance(table, gpd.GeoDataFrame) and table.geometry.notna().any():
-        if table.crs is None:
-            raise InputError(
-                "has no coordinate reference system", path=path,
-                fix="Add the .prj file of the shapefile, or save the layer with its CRS.",
-            )
-        frame = table.to_crs(_WGS84)
-        geometry = frame.geometry
-        bad = geometry.isna() | geometry.is_empty
-    else:
-        lat_col = _column(table, "lat", lat_names, columns, path)
-        lon_col = _column(table, "lon", lon_names, columns, path)
-        lat = pd.to_numeric(table[lat_col], errors="coerce")
-        lon = pd.to_numeric(table[lon_col], errors="coerce")
-        # 0,0 is how several feeds (LAPD among them) write "no location".
-        bad = (lat.isna() | lon.isna() | (lat.abs() > 90) | (lon.abs() > 180)
-               | ((lat == 0) & (lon == 0)))
-        frame = gpd.GeoDataFrame(
-            pd.DataFrame(table).drop(columns="geometry", errors="ignore"),
-            geometry=gpd.points_from_xy(lon.fillna(0), lat.fillna(0)), crs=_WGS84,
-        )
-    if bad.any():
-        warnings.warn(
-            f"{path}: {int(bad.sum())} of {len(frame)} {what} rows have no usable "
-            "location and are skipped", stacklevel=3,
-        )
-        frame = frame.loc[~bad.to_numpy()]
-    return frame
-
-
-def _places_frame(
-    frame: pd.DataFrame,
-    *,
-    kind: str | pd.Series,
-    ids: pd.Series,
-    names: pd.Series,
-    source: str,
-    enrollment: pd.Series | None = None,
-    geometry: Any = None,
-    crs: Any = _WGS84,
-) -> gpd.GeoDataFrame:
-    """Assemble the documented columns, with unique place ids."""
-    kinds = kind if isinstance(kind, pd.Series) else pd.Series(kind, index=frame.index)
-    names = names.where(names.notna() & (names.astype(str) != ""), "unnamed " + kinds.astype(str))
-    out = gpd.GeoDataFrame(
-        {
-            "place_id": _unique(kinds.astype(str) + ":" + ids.astype(str)).to_numpy(),
-            "kind": kinds.astype(str).to_numpy(),
-            "name": names.astype(str).to_numpy(),
-            "source": source,
-            "enrollment": (np.full(len(frame), np.nan) if enrollment is None
-                           else enrollment.to_numpy(dtype=float)),
-        },
-        geometry=np.asarray(frame.geometry if geometry is None else geometry, dtype=object),
-        crs=crs,
-    )
-    return out
-
-
-def _empty_places(crs: Any = _WGS84) -> gpd.GeoDataFrame:
-    frame = gpd.GeoDataFrame(
-        {"place_id": pd.Series(dtype=object), "kind": pd.Series(dtype=object),
-         "name": pd.Series(dtype=object), "source": pd.Series(dtype=object),
-         "enrollment": pd.Series(dtype=float)},
-        geometry=gpd.GeoSeries([], crs=crs), crs=crs,
-    )
-    return frame
-
-
-def _unique(ids: pd.Series) -> pd.Series:
-    """Append ``~2``, ``~3``... to repeated ids, keeping the first one as is."""
-    ids = ids.reset_index(drop=True)
-    rank = ids.groupby(ids).cumcount()
-    if not (rank > 0).any():
-        return ids
-    return ids.where(rank == 0, ids + "~" + (rank + 1).astype(str))
-
-
-def _components(count: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    """Return the connected-component label of each of ``count`` items linked by pairs."""
-    links = coo_matrix((np.ones(len(left), dtype=np.int8), (left, right)), shape=(count, count))
-    _, labels = connected_components(links, directed=False)
-    return np.asarray(labels)
-
-
-def _local_metres(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-    """Return (x, y) in metres in the UTM zone of the points' median (EPSG:326NN/327NN)."""
-    zone = utm_crs_for(float(np.median(lat)), float(np.median(lon)))
-    to_utm = pyproj.Transformer.from_crs(_WGS84, zone, always_xy=True)
-    x, y = to_utm.transform(lon, lat)
-    return np.column_stack([x, y])
-
-
-def _name_key(names: pd.Series) -> pd.Series:
-    """Names compared case-blind and punctuation-blind ("Jordan High" = "JORDAN HIGH.")."""
-    return (names.astype(str).str.casefold().str.replace(r"[^\w]+", " ", regex=True)
-            .str.strip())
 
 
 # --------------------------------------------------------------------------- readers
@@ -361,34 +171,12 @@ def read_schools(path: str | Path, *, columns: Mapping[str, str] | None = None
     ids = _text(frame, id_col, "")
     if "OBJECTID" in frame.columns and id_col != "OBJECTID":
         ids = ids.mask(ids == "", _text(frame, "OBJECTID", ""))
-    ids = ids.mask(ids == "", pd.Series(np.arange(1, len(frame) + 1), index=frame.index)
-                   .astype(str))
+    ids = _ids_or_row_numbers(ids)
     enrollment = (pd.to_numeric(frame[enroll_col], errors="coerce") if enroll_col
                   else pd.Series(np.nan, index=frame.index))
     enrollment = enrollment.where(enrollment >= 0)
     return _places_frame(frame, kind="school", ids=ids, names=_text(frame, name_col, ""),
                          source=path.name, enrollment=enrollment)
-
-
-def _read_stops_table(path: Path) -> pd.DataFrame:
-    """Read stops.txt, a zipped GTFS feed, or a zipped stop shapefile."""
-    if path.suffix.lower() != ".zip":
-        return _read_table(path, "transit stops")
-    try:
-        with zipfile.ZipFile(path) as archive:
-            inside = [n for n in archive.namelist() if n.rsplit("/", 1)[-1] == "stops.txt"]
-            if inside:
-                with archive.open(inside[0]) as handle:
-                    table = pd.read_csv(handle, dtype=str, skipinitialspace=True,
-                                        encoding="utf-8-sig")
-                if len(table) == 0:
-                    raise InputError("stops.txt has no rows", path=path,
-                                     fix="Give a GTFS feed with stops in it.")
-                return table
-    except zipfile.BadZipFile:
-        raise InputError("is not a readable zip file", path=path,
-                         fix="Give a GTFS stops.txt, a GTFS zip or a zipped shapefile.") from None
-    return _read_table(path, "transit stops")
 
 
 def merge_stops(stops: gpd.GeoDataFrame, *, within_m: float | None = None) -> gpd.GeoDataFrame:
@@ -408,22 +196,7 @@ def merge_stops(stops: gpd.GeoDataFrame, *, within_m: float | None = None) -> gp
     within_m = STOP_MERGE_M if within_m is None else within_m
     if len(stops) < 2:
         return stops
-    lon = stops.geometry.x.to_numpy()
-    lat = stops.geometry.y.to_numpy()
-    pairs = cKDTree(_local_metres(lon, lat)).query_pairs(within_m, output_type="ndarray")
-    codes = pd.factorize(_name_key(stops["name"]))[0]
-    same = pairs[codes[pairs[:, 0]] == codes[pairs[:, 1]]] if len(pairs) else pairs
-    if len(same) == 0:
-        return stops
-    labels = _components(len(stops), same[:, 0], same[:, 1])
-    table = pd.DataFrame({"label": labels, "lon": lon, "lat": lat})
-    centre = table.groupby("label")[["lon", "lat"]].mean()
-    first = ~pd.Series(labels).duplicated().to_numpy()
-    merged = stops.loc[first].copy()
-    kept = centre.loc[labels[first]]
-    merged = merged.set_geometry(
-        gpd.points_from_xy(kept["lon"].to_numpy(), kept["lat"].to_numpy()), crs=stops.crs)
-    return merged.reset_index(drop=True)
+    return _merge_near_stops(stops, within_m)
 
 
 def read_transit_stops(path: str | Path) -> gpd.GeoDataFrame:
@@ -458,11 +231,7 @@ def read_transit_stops(path: str | Path) -> gpd.GeoDataFrame:
     table = _read_stops_table(path)
     id_col = _column(table, "stop_id", ("stop_id", "stopnum"), None, path)
     name_col = _column(table, "stop_name", ("stop_name", "stopname"), None, path)
-    type_col = _find_column(table, ("location_type",))
-    if type_col is not None:
-        location = pd.to_numeric(table[type_col], errors="coerce").fillna(0)
-        wanted = 1 if (location == 1).any() else 0
-        table = table.loc[(location == wanted).to_numpy()]
+    table = _stations_or_stops(table)
     frame = _points(table, path, None, "stop", ("stop_lat", "lat", "latitude"),
                     ("stop_lon", "lon", "long", "longitude"))
     stops = _places_frame(frame, kind="transit", ids=_text(frame, id_col, ""),
@@ -513,8 +282,7 @@ def read_parks(path: str | Path, *, columns: Mapping[str, str] | None = None
     geometry = shapely.make_valid(np.asarray(frame.geometry, dtype=object),
                                   method="structure", keep_collapsed=False)
     ids = _text(frame, id_col, "")
-    ids = ids.mask(ids == "", pd.Series(np.arange(1, len(frame) + 1), index=frame.index)
-                   .astype(str))
+    ids = _ids_or_row_numbers(ids)
     parks = _places_frame(frame, kind="park", ids=layer + ":" + ids,
                           names=_text(frame, name_col, ""), source=path.name,
                           geometry=geometry)
@@ -558,91 +326,13 @@ def read_libraries(path: str | Path, *, columns: Mapping[str, str] | None = None
             return _empty_places()
     frame = _points(table, path, columns, "library")
     ids = _text(frame, id_col, "")
-    ids = ids.mask(ids == "", pd.Series(np.arange(1, len(frame) + 1), index=frame.index)
-                   .astype(str))
+    ids = _ids_or_row_numbers(ids)
     prefix = "osm:node/" if trojanmap and id_col == "id" else f"{path.stem}:"
     return _places_frame(frame, kind="library", ids=prefix + ids,
                          names=_text(frame, name_col, ""), source=path.name)
 
 
 # --------------------------------------------------------------------------- OpenStreetMap
-
-
-def _osm_kind(table: pd.DataFrame) -> pd.Series:
-    """Return the place kind of each OSM feature from its tags (``None``: not a place)."""
-    amenity = table["amenity"] if "amenity" in table.columns else pd.Series(None, index=table.index)
-    leisure = table["leisure"] if "leisure" in table.columns else pd.Series(None, index=table.index)
-    park_leisure = OSM_TAGS["park"]["leisure"]
-    kind = np.select(
-        [amenity.eq("school"), amenity.eq("library"),
-         leisure.isin(park_leisure) | amenity.eq("community_centre")],
-        ["school", "library", "park"], default="",
-    )
-    return pd.Series(kind, index=table.index).replace("", None)
-
-
-def _osm_features_to_places(features: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Turn osmnx-style features (``element``, ``id``, tag columns, geometry) into places."""
-    if len(features) == 0:
-        return _empty_places()
-    kinds = _osm_kind(features)
-    keep = kinds.notna() & features.geometry.notna() & ~features.geometry.is_empty
-    # Lines (an unclosed school way) are not destinations one can stand at.
-    keep &= features.geometry.geom_type.isin(["Point", "Polygon", "MultiPolygon"])
-    features, kinds = features.loc[keep], kinds.loc[keep]
-    if len(features) == 0:
-        return _empty_places()
-    ids = "osm:" + features["element"].astype(str) + "/" + features["id"].astype(str)
-    names = features["name"] if "name" in features.columns else pd.Series("", index=features.index)
-    return _places_frame(features, kind=kinds, ids=ids,
-                         names=names.fillna("").astype(str).str.strip(),
-                         source="OpenStreetMap", crs=features.crs)
-
-
-def _overpass_elements(path_or_json: str | Path | Mapping[str, Any]) -> list[dict[str, Any]]:
-    if isinstance(path_or_json, Mapping):
-        data: Any = path_or_json
-        origin: Path | None = None
-    else:
-        origin = _check_file(path_or_json, "Overpass JSON")
-        try:
-            data = json.loads(origin.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise InputError(f"not valid JSON ({exc})", path=origin,
-                             fix="Give an Overpass API response saved as JSON.") from None
-    elements = data.get("elements") if isinstance(data, Mapping) else None
-    if not isinstance(elements, list):
-        raise InputError("has no 'elements' list", path=origin, field="elements",
-                         fix="Give an Overpass API JSON response ([out:json]).")
-    return elements
-
-
-def _ring(coords: list[tuple[float, float]]) -> BaseGeometry | None:
-    if len(coords) >= 4 and coords[0] == coords[-1]:
-        return shapely.make_valid(shapely.Polygon(coords), method="structure",
-                                  keep_collapsed=False)
-    return None
-
-
-def _relation_polygon(members: list[dict[str, Any]],
-                      way_coords: dict[int, list[tuple[float, float]]]) -> BaseGeometry | None:
-    """Build a multipolygon relation from its outer and inner member ways."""
-    lines: dict[str, list[BaseGeometry]] = {"outer": [], "inner": []}
-    for member in members:
-        if member.get("type") != "way":
-            continue
-        coords = ([(p["lon"], p["lat"]) for p in member["geometry"]] if "geometry" in member
-                  else way_coords.get(member.get("ref", -1), []))
-        if len(coords) >= 2:
-            lines["inner" if member.get("role") == "inner" else "outer"].append(
-                shapely.LineString(coords))
-    if not lines["outer"]:
-        return None
-    outer = shapely.union_all(shapely.get_parts(shapely.polygonize(lines["outer"])))
-    if lines["inner"]:
-        inner = shapely.union_all(shapely.get_parts(shapely.polygonize(lines["inner"])))
-        outer = outer.difference(inner)
-    return None if outer.is_empty else outer
 
 
 def read_osm_places(path_or_json: str | Path | Mapping[str, Any]) -> gpd.GeoDataFrame:
@@ -671,40 +361,7 @@ def read_osm_places(path_or_json: str | Path | Mapping[str, Any]) -> gpd.GeoData
     InputError
         The file is missing, empty or not an Overpass JSON response.
     """
-    elements = _overpass_elements(path_or_json)
-    node_xy = {e["id"]: (e["lon"], e["lat"]) for e in elements
-               if e.get("type") == "node" and "lon" in e and "lat" in e}
-    way_coords: dict[int, list[tuple[float, float]]] = {}
-    for element in elements:
-        if element.get("type") == "way":
-            if "geometry" in element:
-                way_coords[element["id"]] = [(p["lon"], p["lat"]) for p in element["geometry"]]
-            else:
-                way_coords[element["id"]] = [node_xy[n] for n in element.get("nodes", [])
-                                             if n in node_xy]
-    rows: list[dict[str, Any]] = []
-    for element in elements:
-        tags = element.get("tags") or {}
-        if not (tags.get("amenity") in ("school", "library", "community_centre")
-                or tags.get("leisure") in OSM_TAGS["park"]["leisure"]):
-            continue
-        kind = element.get("type")
-        geometry: BaseGeometry | None = None
-        if kind == "node" and element["id"] in node_xy:
-            geometry = shapely.Point(node_xy[element["id"]])
-        elif kind == "way":
-            geometry = _ring(way_coords.get(element["id"], []))
-        elif kind == "relation" and tags.get("type") == "multipolygon":
-            geometry = _relation_polygon(element.get("members", []), way_coords)
-        if geometry is None and "center" in element:
-            geometry = shapely.Point(element["center"]["lon"], element["center"]["lat"])
-        if geometry is not None:
-            rows.append({"element": kind, "id": element["id"], "amenity": tags.get("amenity"),
-                         "leisure": tags.get("leisure"), "name": tags.get("name", ""),
-                         "geometry": geometry})
-    if not rows:
-        return _empty_places()
-    return _osm_features_to_places(gpd.GeoDataFrame(rows, geometry="geometry", crs=_WGS84))
+    return _overpass_places(path_or_json, OSM_TAGS["park"]["leisure"])
 
 
 def osm_places_online(area: Area, *, cache_dir: Path) -> gpd.GeoDataFrame:
@@ -729,35 +386,19 @@ def osm_places_online(area: Area, *, cache_dir: Path) -> gpd.GeoDataFrame:
     """
     import osmnx as ox  # imported here: osmnx is slow to import and only this needs it
 
-    tags: dict[str, bool | str | list[str]] = {}
-    for kind_tags in OSM_TAGS.values():
-        for key, values in kind_tags.items():
-            existing = tags.get(key, [])
-            tags[key] = [*(existing if isinstance(existing, list) else []), *values]
     previous = (ox.settings.cache_folder, ox.settings.use_cache)
     ox.settings.cache_folder, ox.settings.use_cache = str(cache_dir), True
     try:
-        features = ox.features_from_polygon(area.study_polygon, tags)
+        features = ox.features_from_polygon(area.study_polygon, _osmnx_tags(OSM_TAGS))
     except ox._errors.InsufficientResponseError:
         return _empty_places()
     finally:
         ox.settings.cache_folder, ox.settings.use_cache = previous
     features = features.reset_index()
-    return _osm_features_to_places(features.to_crs(_WGS84))
+    return _osm_features_to_places(features.to_crs(_WGS84), OSM_TAGS["park"]["leisure"])
 
 
 # --------------------------------------------------------------------------- gathering
-
-
-def _sniff_overpass(path: Path) -> bool:
-    if path.suffix.lower() != ".json":
-        return False
-    try:
-        with path.open("rb") as handle:
-            head = handle.read(4096)
-    except OSError:
-        return False
-    return b'"elements"' in head
 
 
 def _read_source(kind: str, path: Path) -> gpd.GeoDataFrame:
@@ -795,27 +436,7 @@ def drop_duplicate_places(places: gpd.GeoDataFrame, *, within_m: float | None = 
     within_m = DUPLICATE_M if within_m is None else within_m
     if len(places) < 2:
         return places
-    places = places.reset_index(drop=True)
-    left, right = places.sindex.query(places.geometry, predicate="dwithin", distance=within_m)
-    pair = left < right
-    left, right = left[pair], right[pair]
-    key = (places["kind"].astype(str) + "|" + _name_key(places["name"])).to_numpy()
-    same = key[left] == key[right]
-    left, right = left[same], right[same]
-    geoms = np.asarray(places.geometry, dtype=object)
-    polygonal = np.isin(shapely.get_type_id(geoms), (3, 6))
-    either_polygon = polygonal[left] | polygonal[right]
-    gap = shapely.distance(geoms[left], geoms[right])
-    # Two polygons are one park only where they overlap; a point may sit near its polygon.
-    close = np.where(polygonal[left] & polygonal[right], gap <= 0,
-                     np.where(either_polygon, gap <= within_m, True))
-    left, right = left[close], right[close]
-    if len(left) == 0:
-        return places
-    labels = _components(len(places), left, right)
-    order = pd.DataFrame({"label": labels, "point": ~polygonal, "row": np.arange(len(places))})
-    keep = order.sort_values(["label", "point", "row"]).drop_duplicates("label")["row"]
-    return places.loc[np.sort(keep.to_numpy())].reset_index(drop=True)
+    return _drop_near_duplicates(places, within_m)
 
 
 def load_places(area: Area, *, sources: Mapping[str, Sequence[str | Path]]) -> gpd.GeoDataFrame:

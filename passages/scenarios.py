@@ -32,6 +32,7 @@ from typing import Any
 
 from passages import settings
 from passages._errors import InputError
+from passages.incidents import CATEGORIES, parse_window
 
 
 def _default(name: str) -> Any:
@@ -143,7 +144,15 @@ class PlanParameters:
         if not self.windows:
             raise bad("windows", "no time window given", 'Give at least one window such as "07:00-08:30".')
         for window in self.windows:
-            _check_window(window, origin, where)
+            try:
+                parse_window(window)
+            except InputError as exc:
+                # Re-raised to name the scenario file, its table and the key "windows".
+                if "ends before it starts" in exc.problem:
+                    raise bad("windows", f"time window {window!r} ends before it starts",
+                              "Give the start first; split a window that crosses midnight in two.") from None
+                raise bad("windows", f"bad time window {window!r}",
+                          'Write windows as "HH:MM-HH:MM", such as "07:00-08:30".') from None
         for day in self.weekdays:
             if day not in range(7):
                 raise bad("weekdays", f"{day} is not a weekday number", "Use 0 (Monday) to 6 (Sunday).")
@@ -160,25 +169,6 @@ class PlanParameters:
     def as_dict(self) -> dict[str, Any]:
         """Return the parameters as plain JSON-ready values."""
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
-
-
-CATEGORIES = ("violent", "property", "other", "unknown")
-
-
-def _check_window(window: str, origin: str | Path, where: str) -> None:
-    parts = window.split("-") if isinstance(window, str) else []
-    minutes = []
-    for part in parts:
-        hours, _, mins = part.strip().partition(":")
-        if not (hours.isdigit() and mins.isdigit() and len(mins) == 2):
-            break
-        minutes.append(int(hours) * 60 + int(mins))
-    if len(parts) != 2 or len(minutes) != 2 or minutes[0] > 24 * 60 or minutes[1] > 24 * 60 or parts[0] == "":
-        raise InputError(f"{where}bad time window {window!r}", path=origin, field="windows",
-                         fix='Write windows as "HH:MM-HH:MM", such as "07:00-08:30".')
-    if minutes[1] <= minutes[0]:
-        raise InputError(f"{where}time window {window!r} ends before it starts", path=origin, field="windows",
-                         fix="Give the start first; split a window that crosses midnight in two.")
 
 
 def _convert(key: str, value: Any, origin: str | Path, where: str) -> Any:
