@@ -17,8 +17,6 @@ import html
 import itertools
 import json
 import math
-import os
-import uuid
 import warnings
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
@@ -35,6 +33,7 @@ from folium.template import Template
 from geopandas import GeoDataFrame
 
 from passages._errors import InputError, PassagesError
+from passages._io import write_atomic
 from passages.areas import Area
 
 __all__ = [
@@ -723,17 +722,4 @@ def save_map(fmap: folium.Map, path: str | Path) -> Path:
     renamed over ``path``: a reader never sees a half-written map, and a failure leaves
     any previous map untouched. Missing parent folders are created.
     """
-    path = Path(path)
-    data = fmap.get_root().render().encode("utf-8")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
-    try:
-        with open(tmp, "xb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomic(path, fmap.get_root().render().encode("utf-8"))

@@ -22,10 +22,8 @@ from __future__ import annotations
 import bz2
 import hashlib
 import json
-import os
 import pickle
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +35,7 @@ from shapely.geometry.base import BaseGeometry
 
 from passages import settings
 from passages._errors import EmptyResultError, InputError, PassagesError
+from passages._io import write_atomic
 from passages.areas import Area
 from passages.streetindex import StreetIndex
 
@@ -239,18 +238,6 @@ def _cache_key(area: Area, source: Path | None) -> str:
     return digest.hexdigest()[:16]
 
 
-def _write_atomic(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            pickle.dump(obj, handle, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def load_network(
     area: Area,
     source: str | Path | None = None,
@@ -325,6 +312,6 @@ def load_network(
     graph.graph.setdefault("osm_timestamp", "")
     graph.graph["area"] = area.slug
     if use_cache:
-        _write_atomic(graph, cache_file)
+        write_atomic(cache_file, pickle.dumps(graph, protocol=pickle.HIGHEST_PROTOCOL))
     return graph
 

@@ -9,8 +9,6 @@ that made it. :func:`write_plan` draws its map and writes its summary.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +23,7 @@ import pandas as pd
 
 from passages import __version__, settings
 from passages._errors import EmptyResultError, InputError
+from passages._io import write_atomic
 from passages.areas import Area
 from passages.incidents import IncidentReport, load_incidents
 from passages.network import load_network
@@ -276,19 +275,6 @@ def _run_stages(
                 datetime.now(UTC).replace(microsecond=0).isoformat())
 
 
-def _write_text_atomic(text: str, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def plan_credits(plan: Plan) -> list[str]:
     """Return the attribution lines of a plan's map beyond OpenStreetMap's (which maps always carry)."""
     credits = []
@@ -332,7 +318,8 @@ def write_plan(
     )
     map_path = save_map(fmap, folder / f"{name}.html")
     summary_path = folder / f"{name}-summary.json"
-    _write_text_atomic(json.dumps(plan.summary(), indent=2, default=_json_default) + "\n", summary_path)
+    text = json.dumps(plan.summary(), indent=2, default=_json_default) + "\n"
+    write_atomic(summary_path, text.encode("utf-8"))
     return {"map": map_path, "summary": summary_path}
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from shapely.geometry import LineString, Point
 
+import passages._io
 from passages import maps
 from passages._errors import InputError
 from passages.areas import Area
@@ -311,7 +312,7 @@ def test_failed_save_keeps_the_old_map(
     def boom(*args: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(maps.os, failing, boom)
+    monkeypatch.setattr(passages._io.os, failing, boom)
     with pytest.raises(OSError, match="disk full"):
         save_map(plan_map(**inputs), target)
     monkeypatch.undo()
