@@ -88,6 +88,7 @@ def areas_command(areas_file: AreasFile = None) -> None:
 def _plan_one(
     area: Area, *, scenario: Path | None, offline: bool, data_dir: Path | None, network: Path | None,
     incidents: list[Path] | None, out: Path | None, tiles: bool, use_cache: bool,
+    places: dict[str, list[Path]] | None = None,
 ) -> list[dict[str, Any]]:
     from passages.plan import STEPS, make_plan, write_plan
     from passages.scenarios import PlanParameters, read_scenarios
@@ -109,7 +110,7 @@ def _plan_one(
                 progress.update(task, description=f"{label}: {step}", completed=STEPS.index(step))
 
             plan = make_plan(area, params=params, data_dir=data_dir, offline=offline, network=network,
-                             incidents=incidents, use_cache=use_cache, on_step=on_step)
+                             incidents=incidents, place_sources=places, use_cache=use_cache, on_step=on_step)
             progress.update(task, description=f"{label}: map", completed=len(STEPS))
             written = write_plan(plan, out_dir=out, name=name, tiles=tiles)
             progress.update(task, completed=len(STEPS) + 1)
@@ -164,6 +165,12 @@ def plan_command(
         "--network", help="Street network file: .osm, .osm.bz2, Overpass .json, .osm.pbf or .graphml.")] = None,
     incidents: Annotated[list[Path] | None, typer.Option(
         "--incidents", help="Incident file (LAPD CSV, weighted CSV); repeat for several.")] = None,
+    schools: Annotated[list[Path] | None, typer.Option(
+        "--schools", help="Schools file (LA County layer, or GeoJSON/CSV with name, lat, lon); repeatable.")] = None,
+    transit: Annotated[list[Path] | None, typer.Option(
+        "--transit", help="Transit stops: GTFS stops.txt or a zipped stop shapefile; repeatable.")] = None,
+    parks: Annotated[list[Path] | None, typer.Option(
+        "--parks", help="Parks and recreation polygons (shapefile, GeoJSON, GeoPackage); repeatable.")] = None,
     areas_file: AreasFile = None,
     out: Annotated[Path | None, typer.Option("--out", help="Output folder (default maps/<area>).")] = None,
     tiles: Annotated[bool, typer.Option("--tiles/--no-tiles", help="Add OpenStreetMap web tiles to the map.")] = True,
@@ -172,8 +179,9 @@ def plan_command(
     """Plan one area: street risk, safer routes, the Safe Passage network and its map."""
     with _clean_exit():
         chosen = get_area(area, areas_file=areas_file)
+        places = {"schools": schools or [], "transit": transit or [], "parks": parks or []}
         _plan_one(chosen, scenario=scenario, offline=offline, data_dir=data_dir, network=network,
-                  incidents=incidents, out=out, tiles=tiles, use_cache=cache)
+                  incidents=incidents, places=places, out=out, tiles=tiles, use_cache=cache)
 
 
 @app.command("demo")

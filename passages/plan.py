@@ -27,7 +27,7 @@ from passages._io import write_atomic
 from passages.areas import Area
 from passages.incidents import IncidentReport, load_incidents
 from passages.network import load_network
-from passages.places import PLACE_KINDS, load_places, snap_places
+from passages.places import PLACE_KINDS, load_places, osm_places_online, snap_places
 from passages.risk import RiskScore, add_edge_risk, score_segments
 from passages.routes import RouteSet, add_edge_demand, od_pairs, plan_routes, site_origins
 from passages.scenarios import PlanParameters
@@ -185,7 +185,9 @@ def make_plan(
     incidents
         Incident files; default the area's.
     place_sources
-        Files by place kind; default the area's.
+        Files by place kind (``"schools"``, ``"transit"``, ``"parks"``, ``"libraries"``,
+        ``"osm"``); a kind given here replaces the area's own files of that kind. With no
+        file of any kind, places come from OpenStreetMap online (not with ``offline``).
     use_cache
         Read and write the processed-network cache.
     on_step
@@ -216,9 +218,12 @@ def make_plan(
         raise InputError(f"no incident file for area {area.slug!r}", field="--incidents",
                          fix="Give one with --incidents FILE.")
     if place_sources is None:
-        place_sources = {
-            kind: area.source_paths(kind, data) for kind in area.sources if kind not in ("network", "incidents")
-        }
+        place_sources = {}
+    # files given by kind replace the area's own files of that kind
+    place_sources = {
+        **{kind: area.source_paths(kind, data) for kind in area.sources if kind not in ("network", "incidents")},
+        **{kind: paths for kind, paths in place_sources.items() if paths},
+    }
     place_paths = {kind: _resolve([Path(p) for p in paths], kind) for kind, paths in place_sources.items()}
 
     with warnings.catch_warnings(record=True) as caught:
@@ -241,10 +246,20 @@ def _run_stages(
     sources.append(f"Street network: {graph.graph.get('source')}" + (f" (OSM data of {stamp})" if stamp else ""))
 
     step("places")
-    places = load_places(area, sources=place_paths)
+    if any(place_paths.values()):
+        places = load_places(area, sources=place_paths)
+        for kind, paths in place_paths.items():
+            sources.extend(f"{kind.capitalize()}: {p}" for p in paths)
+    elif offline:
+        raise InputError(
+            f"area {area.slug!r} has no local schools, stops or parks and --offline was given",
+            field="--schools", fix="Give place files (--schools, --transit, --parks), or drop --offline.",
+        )
+    else:
+        online = osm_places_online(area, cache_dir=settings.raw_dir / "osmnx-cache").to_crs(area.crs)
+        places = online[online.intersects(area.study_polygon_utm)].reset_index(drop=True)
+        sources.append("Places: OpenStreetMap via Overpass")
     places = snap_places(places, index, max_snap_m=params.place_snap_m)
-    for kind, paths in place_paths.items():
-        sources.extend(f"{kind.capitalize()}: {p}" for p in paths)
 
     step("incidents")
     incident_set = load_incidents(

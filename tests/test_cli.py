@@ -119,3 +119,17 @@ def test_a_bad_scenario_file_names_the_key(shared_data: Path, in_tmp: Path) -> N
     assert result.exit_code == 2
     assert "'officers'" in result.stderr and "bad.toml" in result.stderr
     assert files_under(in_tmp / "maps") == []
+
+
+def test_a_schools_file_replaces_the_areas_own(shared_data: Path, in_tmp: Path) -> None:
+    schools = in_tmp / "my-schools.geojson"
+    schools.write_text(json.dumps({"type": "FeatureCollection", "features": [{
+        "type": "Feature", "properties": {"name": "Test Elementary", "enrollment": 420},
+        "geometry": {"type": "Point", "coordinates": [-118.2745, 33.9290]}}]}))
+    result = runner.invoke(app, ["plan", "--area", "south-la", "--offline", "--data-dir", str(shared_data),
+                                 "--schools", str(schools)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((in_tmp / "maps" / "south-la" / "plan-summary.json").read_text())
+    assert summary["places"]["school"]["found"] == 1
+    assert summary["routes"]["by_purpose"]["home-school"] == 1
+    assert any("my-schools.geojson" in s for s in summary["sources"])
