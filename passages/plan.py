@@ -94,7 +94,10 @@ class Plan:
         return frame[frame["demand"] > 0].reset_index(drop=True)
 
     def summary(self) -> dict[str, Any]:
-        """Return the figures a planner checks, as JSON-ready values."""
+        """Return the figures a planner checks, as JSON-ready values.
+
+        The summary holds no clock time, so the same inputs give the same summary.
+        """
         places = self.places
         by_kind = {
             kind: {
@@ -108,7 +111,6 @@ class Plan:
         return {
             "area": self.area.slug,
             "area_name": self.area.name,
-            "created": self.created,
             "passages_version": __version__,
             "crs": str(self.index.crs),
             "network": {

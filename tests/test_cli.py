@@ -133,3 +133,13 @@ def test_a_schools_file_replaces_the_areas_own(shared_data: Path, in_tmp: Path) 
     assert summary["places"]["school"]["found"] == 1
     assert summary["routes"]["by_purpose"]["home-school"] == 1
     assert any("my-schools.geojson" in s for s in summary["sources"])
+
+
+def test_the_same_plan_writes_the_same_bytes(shared_data: Path, in_tmp: Path) -> None:
+    outputs = []
+    for run in ("first", "second"):  # the second run reads the cached network
+        result = runner.invoke(app, ["plan", "--area", "south-la", "--offline", "--data-dir", str(shared_data),
+                                     "--out", str(in_tmp / run)])
+        assert result.exit_code == 0, result.output
+        outputs.append([(in_tmp / run / name).read_bytes() for name in ("plan.html", "plan-summary.json")])
+    assert outputs[0] == outputs[1]
