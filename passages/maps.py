@@ -12,15 +12,11 @@ byte-identical files, so a map can be diffed and committed next to the plan that
 
 from __future__ import annotations
 
-import base64
 import html
 import itertools
-import json
 import math
 import warnings
-from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +25,25 @@ import folium
 import numpy as np
 import pandas as pd
 import shapely
-from folium.template import Template
 from geopandas import GeoDataFrame
 
-from passages._errors import InputError, PassagesError
+from passages._errors import InputError
 from passages._io import write_atomic
+from passages._map_elements import (
+    COORD_DECIMALS,
+    LEAFLET_CSS,
+    LEAFLET_JS,
+    Attribution,
+    FitBounds,
+    Legend,
+    Locate,
+    Styled,
+    feature_collection,
+    icon_row,
+    inline_leaflet,
+    renumber,
+    swatch_row,
+)
 from passages.areas import Area
 
 __all__ = [
@@ -84,8 +94,6 @@ OSM_ATTRIBUTION = (
     "© OpenStreetMap contributors (ODbL)</a>"
 )
 
-#: Decimal places kept in coordinates (6 decimals = 0.1 m; finer is noise and bytes).
-COORD_DECIMALS = 6
 
 STREET_WEIGHT = 2.0
 HOT_WEIGHT = 4.0
@@ -95,34 +103,6 @@ PASSAGE_WEIGHTS: tuple[float, ...] = (6.0, 8.5, 11.0)
 SEGMENT_COLUMNS = ("name", "length_m", "risk_per_100m", "hot")
 PASSAGE_COLUMNS = ("name", "length_m", "demand", "risk_per_100m")
 PLACE_COLUMNS = ("kind", "name", "snap_m", "usable")
-
-#: Leaflet is the only script and style sheet the maps need; folium's defaults also pull
-#: jQuery, Bootstrap and Font Awesome from CDNs, which a phone on a weak connection pays for.
-_LEAFLET_JS = [("leaflet", "https://cdn.jsdelivr.net/npm/leaflet@1.9.4/dist/leaflet.js")]
-_LEAFLET_CSS = [("leaflet_css", "https://cdn.jsdelivr.net/npm/leaflet@1.9.4/dist/leaflet.css")]
-
-#: Where the package django-js-lib-leaflet keeps Leaflet 1.9.4 (plain files; no Django needed).
-_LEAFLET_PACKAGE = ("js_lib_leaflet", "static/js_lib_leaflet")
-
-
-def _inline_leaflet() -> str:
-    """Return Leaflet's style sheet and script as inline HTML, its images as data URIs."""
-    try:
-        folder = resources.files(_LEAFLET_PACKAGE[0]).joinpath(_LEAFLET_PACKAGE[1])
-        script = folder.joinpath("leaflet.js").read_text(encoding="utf-8")
-        css = folder.joinpath("leaflet.css").read_text(encoding="utf-8")
-    except (ModuleNotFoundError, FileNotFoundError) as exc:
-        raise PassagesError(
-            f"self-contained maps need Leaflet from the package django-js-lib-leaflet ({exc}): "
-            "pip install django-js-lib-leaflet"
-        ) from None
-    for image in ("layers.png", "layers-2x.png", "marker-icon.png"):
-        data = base64.b64encode(folder.joinpath("images", image).read_bytes()).decode("ascii")
-        css = css.replace(f"url(images/{image})", f"url(data:image/png;base64,{data})")
-    # the script must not close the page's <script> element early
-    script = script.replace("</script", "<\\/script")
-    return f"<style>{css}</style>\n<script>{script}</script>"
-
 
 # --------------------------------------------------------------------------- inputs
 
@@ -225,91 +205,6 @@ def _ranges(uppers: np.ndarray) -> list[str]:
     ]
 
 
-# --------------------------------------------------------------------------- GeoJSON
-
-
-def _compact_json(value: Any) -> str:
-    """Return JSON for a ``<script>``: no spaces, UTF-8 kept, nothing that can end the script.
-
-    folium's ``tojson`` adds a space after every comma and colon: 8 % of a street map.
-    """
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    return (
-        text.replace("<", "\\u003c").replace(">", "\\u003e")
-        .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
-    )
-
-
-def _feature_collection(frame: GeoDataFrame, properties: dict[str, list[Any]]) -> dict:
-    """Return a GeoJSON FeatureCollection with rounded coordinates and only ``properties``."""
-    geoms = shapely.transform(
-        np.asarray(frame.geometry.values, dtype=object),
-        lambda xy: np.round(xy, COORD_DECIMALS),
-    )
-    names = list(properties)
-    features = [
-        {
-            "type": "Feature",
-            "properties": {name: properties[name][i] for name in names},
-            "geometry": shapely.geometry.mapping(geom),
-        }
-        for i, geom in enumerate(geoms)
-    ]
-    return {"type": "FeatureCollection", "features": features}
-
-
-class _Styled(folium.GeoJson):
-    """A GeoJson layer drawn in one style given once, as Leaflet's ``style`` option.
-
-    folium's GeoJson either styles through a per-feature lookup table or resets each
-    feature's style from ``feature.properties.style``; one style per layer (a layer per
-    risk class) costs no bytes per feature. Points become markers with a ``L.divIcon``
-    (plain HTML, nothing loaded from a CDN).
-    """
-
-    _template = Template(
-        """
-        {% macro script(this, kwargs) %}
-        var {{ this.get_name() }} = L.geoJson(null, {
-            style: {{ this.line_style_js }},
-            {%- if this.marker_icon_js %}
-            pointToLayer: function (feature, latlng) {
-                return L.marker(latlng, {icon: L.divIcon({{ this.marker_icon_js }})});
-            },
-            {%- endif %}
-        });
-        {{ this.get_name() }}.addData({{ this.data_js }});
-        {% endmacro %}
-        """
-    )
-
-    def __init__(
-        self,
-        data: dict[str, Any],
-        *,
-        line_style: dict[str, Any] | None = None,
-        marker_html: str | None = None,
-        tooltip: tuple[Sequence[str], Sequence[str]] | None = None,
-        labels: bool = True,
-    ) -> None:
-        super().__init__(data, control=False)
-        self.data_js = _compact_json(data)
-        self.line_style_js = _compact_json(line_style or {})
-        self.marker_icon_js = (
-            _compact_json(
-                {"html": marker_html, "className": "pp-icon", "iconSize": [20, 20],
-                 "iconAnchor": [10, 10]}
-            )
-            if marker_html
-            else ""
-        )
-        if tooltip is not None:
-            fields, aliases = tooltip
-            self.add_child(
-                folium.GeoJsonTooltip(fields=list(fields), aliases=list(aliases), labels=labels)
-            )
-
-
 # --------------------------------------------------------------------------- layers
 
 
@@ -328,16 +223,16 @@ def _add_streets(fmap: folium.Map, segments: GeoDataFrame, risk: np.ndarray) -> 
     for index, color in [(-1, ZERO_RISK_COLOR), *enumerate(colors)]:
         rows = np.flatnonzero(klass == index)
         if rows.size:
-            _Styled(
-                _feature_collection(segments.iloc[rows], _take(props, rows)),
+            Styled(
+                feature_collection(segments.iloc[rows], _take(props, rows)),
                 line_style={"color": color, "weight": STREET_WEIGHT, "opacity": 0.9},
                 tooltip=tooltip,
             ).add_to(group)
     rows_html = [
-        _swatch_row(color, STREET_WEIGHT + 2, label)
+        swatch_row(color, STREET_WEIGHT + 2, label)
         for color, label in zip(colors, _ranges(uppers), strict=True)
     ]
-    rows_html.append(_swatch_row(ZERO_RISK_COLOR, STREET_WEIGHT + 2, "no risk recorded"))
+    rows_html.append(swatch_row(ZERO_RISK_COLOR, STREET_WEIGHT + 2, "no risk recorded"))
     return rows_html
 
 
@@ -349,8 +244,8 @@ def _add_hot(fmap: folium.Map, segments: GeoDataFrame, risk: np.ndarray) -> int:
             "name": [_text(segments["name"].iloc[i], "unnamed") for i in hot],
             "risk_per_100m": [_sig(risk[i]) for i in hot],
         }
-        _Styled(
-            _feature_collection(segments.iloc[hot], props),
+        Styled(
+            feature_collection(segments.iloc[hot], props),
             line_style={"color": HOT_COLOR, "weight": HOT_WEIGHT, "opacity": 0.95},
             tooltip=(("name", "risk_per_100m"), ("Hot segment", "Risk per 100 m")),
         ).add_to(group)
@@ -376,13 +271,13 @@ def _add_passages(fmap: folium.Map, passages: GeoDataFrame, demand: np.ndarray) 
     for index, weight in enumerate(weights):
         rows = np.flatnonzero(klass == index)
         if rows.size:
-            _Styled(
-                _feature_collection(passages.iloc[rows], _take(props, rows)),
+            Styled(
+                feature_collection(passages.iloc[rows], _take(props, rows)),
                 line_style={"color": PASSAGE_COLOR, "weight": weight, "opacity": 0.85},
                 tooltip=tooltip,
             ).add_to(group)
     return [
-        _swatch_row(PASSAGE_COLOR, weight, label)
+        swatch_row(PASSAGE_COLOR, weight, label)
         for weight, label in zip(weights, _ranges(uppers), strict=True)
     ]
 
@@ -423,16 +318,16 @@ def _add_places(fmap: folium.Map, places: GeoDataFrame) -> list[str]:
             if not is_usable:
                 props["note"] = [_unusable_note(snap_m[i]) for i in rows]
                 fields = ("name", "note")
-            _Styled(
-                _feature_collection(places.iloc[rows], props),
+            Styled(
+                feature_collection(places.iloc[rows], props),
                 marker_html=_marker_html(letter, color, is_usable),
                 tooltip=(fields, fields),
                 labels=False,
             ).add_to(group)
-        rows_html.append(_icon_row(_marker_html(letter, color, True), label))
+        rows_html.append(icon_row(_marker_html(letter, color, True), label))
     if not usable.all():
         rows_html.append(
-            _icon_row(_marker_html("", UNUSABLE_COLOR, False), "too far from any street: not routed")
+            icon_row(_marker_html("", UNUSABLE_COLOR, False), "too far from any street: not routed")
         )
     return rows_html
 
@@ -461,7 +356,7 @@ def _add_outline(fmap: folium.Map, area: Area) -> None:
             }
         ],
     }
-    _Styled(
+    Styled(
         data,
         line_style={
             "color": OUTLINE_COLOR, "weight": 2, "opacity": 0.9, "dashArray": "8 6",
@@ -473,149 +368,67 @@ def _add_outline(fmap: folium.Map, area: Area) -> None:
 def _add_base_tiles(fmap: folium.Map, tiles: bool) -> None:
     """Add the web base map, if any: the one place that knows about tiles."""
     if tiles:
+        # an overlay that starts hidden: no tile is requested until the reader asks
         folium.TileLayer(
-            "OpenStreetMap", name="OpenStreetMap", attr=OSM_ATTRIBUTION, max_zoom=19,
-            overlay=False, control=True,
+            "OpenStreetMap", name="Web map tiles (needs a connection)", attr=OSM_ATTRIBUTION,
+            max_zoom=19, overlay=True, control=True, show=False,
         ).add_to(fmap)
 
 
-# --------------------------------------------------------------------------- legend
+#: Line colours of the officers' loops (ColorBrewer Dark2 without the blue-violet close to
+#: the passages' blue); the n-th officer takes the n-th colour, cycling.
+OFFICER_COLORS: tuple[str, ...] = ("#d95f02", "#1b9e77", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666")
+POST_COLUMNS = ("number", "officer", "label")
+LOOP_COLUMNS = ("officer", "label", "length_m", "minutes")
 
 
-def _swatch_row(color: str, weight: float, label: str) -> str:
-    return (
-        f'<div class="pp-row"><span class="pp-line" '
-        f'style="border-top:{weight:g}px solid {color}"></span>{label}</div>'
-    )
+def officer_color(officer: int) -> str:
+    """Return the colour of an officer's posts and loop (officers are numbered from 1)."""
+    return OFFICER_COLORS[(int(officer) - 1) % len(OFFICER_COLORS)]
 
 
-def _icon_row(marker_html: str, label: str) -> str:
-    return f'<div class="pp-row"><span class="pp-key">{marker_html}</span>{label}</div>'
+def _officer_marker(number: str, color: str) -> str:
+    return f'<div class="pp-officer" style="background:{color}">{html.escape(number)}</div>'
 
 
-_CSS = """
-.leaflet-container { background: #ffffff; }
-.leaflet-control-attribution { max-width: calc(100vw - 120px); }
-@media (max-width: 600px) { .leaflet-control-attribution { font-size: 9px; } }
-.pp-box { position: fixed; z-index: 1000; background: rgba(255,255,255,0.94);
-  border: 1px solid #8c8c8c; border-radius: 6px; box-shadow: 0 1px 4px rgba(0,0,0,0.3);
-  font: 12px/1.35 "Helvetica Neue", Arial, sans-serif; color: #1a1a1a; }
-.pp-title { top: 10px; left: 54px; max-width: calc(100% - 130px); padding: 6px 10px;
-  font-size: 15px; font-weight: bold; }
-.pp-legend { left: 10px; bottom: 62px; padding: 6px 10px; max-width: 250px;
-  max-height: calc(100% - 120px); overflow-y: auto; }
-.pp-legend summary { font-weight: bold; cursor: pointer; }
-.pp-legend h4 { margin: 6px 0 2px; font-size: 12px; }
-.pp-row { display: flex; align-items: center; min-height: 18px; }
-.pp-line { display: inline-block; width: 28px; margin-right: 8px; }
-.pp-key { display: inline-block; width: 28px; margin-right: 8px; }
-.pp-key .pp-place { margin: 1px 3px; }
-.pp-icon { background: none; border: none; }
-.pp-place { width: 16px; height: 16px; border-radius: 50%; border: 2px solid #ffffff;
-  box-shadow: 0 0 2px #000000; color: #ffffff; text-align: center;
-  font: bold 11px/16px Arial, sans-serif; }
-.pp-unusable { background: #9e9e9e; opacity: 0.8; border-style: dashed; border-color: #4d4d4d; }
-@media print { .pp-box { box-shadow: none; } .leaflet-control-layers { display: none; } }
-"""
-
-
-class _Legend(branca.element.MacroElement):
-    """The title box, the legend box and their style sheet, as fixed-position HTML."""
-
-    _template = Template(
-        """
-        {% macro header(this, kwargs) %}<style>{{ this.css }}</style>{% endmacro %}
-        {% macro html(this, kwargs) %}
-        <div class="pp-box pp-title">{{ this.title }}</div>
-        <details class="pp-box pp-legend" id="pp-legend" open>
-        <summary>Legend</summary>
-        {{ this.body }}
-        </details>
-        <script>
-        if (window.innerWidth < 600) { document.getElementById("pp-legend").open = false; }
-        </script>
-        {% endmacro %}
-        """
-    )
-
-    def __init__(self, title: str, sections: Sequence[tuple[str, Sequence[str]]]) -> None:
-        super().__init__()
-        self._name = "Legend"
-        self.title = title
-        self.css = _CSS
-        self.body = "\n".join(
-            f"<h4>{heading}</h4>\n" + "\n".join(rows) for heading, rows in sections if rows
-        )
-
-
-class _Attribution(branca.element.MacroElement):
-    """Attribution lines added to the map's attribution control (they stay without tiles)."""
-
-    _template = Template(
-        """
-        {% macro script(this, kwargs) %}
-        {%- for line in this.lines %}
-        {{ this._parent.get_name() }}.attributionControl.addAttribution({{ line }});
-        {%- endfor %}
-        {% endmacro %}
-        """
-    )
-
-    def __init__(self, lines: Sequence[str]) -> None:
-        super().__init__()
-        self._name = "Attribution"
-        # Kept readable in the HTML (a literal ©), but never able to close the script.
-        self.lines = [_compact_json(line) for line in lines]
-
-
-class _FitBounds(branca.element.MacroElement):
-    """Open the map on a bounding box at once, without the zoom animation.
-
-    folium's ``fit_bounds`` animates from the initial view; a canvas drawn mid-animation
-    stays clipped to the old view in a headless screenshot or an early print.
-    """
-
-    _template = Template(
-        """
-        {% macro script(this, kwargs) %}
-        {{ this._parent.get_name() }}.fitBounds({{ this.bounds|tojson }}, {animate: false});
-        {% endmacro %}
-        """
-    )
-
-    def __init__(self, bounds: list[list[float]]) -> None:
-        super().__init__()
-        self._name = "FitBounds"
-        self.bounds = bounds
-
-
-# --------------------------------------------------------------------------- map
-
-
-def _renumber(root: branca.element.Element) -> None:
-    """Give every element of the tree a counter id, so the same plan gives the same HTML.
-
-    folium draws element ids from ``os.urandom``; they end up as JavaScript variable names.
-    """
-    counter = itertools.count(1)
-
-    def visit(element: branca.element.Element) -> None:
-        old_name = element.get_name()
-        element._id = str(next(counter))
-        if element._parent is not None and old_name in element._parent._children:
-            siblings = element._parent._children
-            element._parent._children = OrderedDict(
-                (element.get_name() if key == old_name else key, child)
-                for key, child in siblings.items()
-            )
-        for child in list(element._children.values()):
-            visit(child)
-        for part in ("header", "html", "script"):
-            sub = getattr(element, part, None)
-            if isinstance(sub, branca.element.Element) and element is root:
-                visit(sub)
-
-    visit(root)
+def _add_officers(fmap: folium.Map, posts: GeoDataFrame | None, loops: GeoDataFrame | None) -> list[str]:
+    """Draw footbeat loops and numbered posts, one colour per officer; return legend rows."""
+    rows_html: list[str] = []
+    officers: set[int] = set()
+    if loops is not None and len(loops):
+        loops = _check_frame(loops, "loops", LOOP_COLUMNS, ("LineString", "MultiLineString"))
+        group = folium.FeatureGroup(name="Footbeat loops", show=True).add_to(fmap)
+        for officer in sorted({int(o) for o in loops["officer"]}):
+            rows = np.flatnonzero(loops["officer"].astype(int).to_numpy() == officer)
+            props: dict[str, list[Any]] = {
+                "label": [_text(loops["label"].iloc[i], f"officer {officer}") for i in rows],
+                "length_m": [round(float(loops["length_m"].iloc[i])) for i in rows],
+                "minutes": [round(float(loops["minutes"].iloc[i])) for i in rows],
+            }
+            Styled(
+                feature_collection(loops.iloc[rows], props),
+                line_style={"color": officer_color(officer), "weight": 4, "opacity": 0.95, "dashArray": "10 6"},
+                tooltip=(("label", "length_m", "minutes"), ("Footbeat", "Length (m)", "Minutes")),
+            ).add_to(group)
+            officers.add(officer)
+            rows_html.append(swatch_row(officer_color(officer), 4, f"Officer {officer}: footbeat loop"))
+    if posts is not None and len(posts):
+        posts = _check_frame(posts, "posts", POST_COLUMNS, ("Point",))
+        group = folium.FeatureGroup(name="Posts and stops", show=True).add_to(fmap)
+        for i in range(len(posts)):
+            officer = int(posts["officer"].iloc[i])
+            number = str(posts["number"].iloc[i])
+            props = {"label": [_text(posts["label"].iloc[i], f"post {number}")]}
+            Styled(
+                feature_collection(posts.iloc[[i]], props),
+                marker_html=_officer_marker(number, officer_color(officer)),
+                tooltip=(("label",), ("label",)),
+                labels=False,
+            ).add_to(group)
+            if officer not in officers:
+                officers.add(officer)
+                rows_html.append(icon_row(_officer_marker("1", officer_color(officer)), f"Officer {officer}: posts"))
+    return rows_html
 
 
 def plan_map(
@@ -628,6 +441,8 @@ def plan_map(
     credits: Sequence[str] = (),
     tiles: bool = True,
     self_contained: bool = True,
+    posts: GeoDataFrame | None = None,
+    loops: GeoDataFrame | None = None,
 ) -> folium.Map:
     """Return the folium map of one area's plan.
 
@@ -653,12 +468,20 @@ def plan_map(
         Further attribution lines (such as "Incidents: LAPD open data, aggregated to
         streets"), shown after "© OpenStreetMap contributors (ODbL)", which is always there.
     tiles
-        Add OpenStreetMap web tiles as the base layer; ``False`` draws no tiles (the streets
-        are the base map), for printing or a weak connection.
+        Offer OpenStreetMap web tiles as a layer the reader can switch on (off at first, so
+        the map makes no request until asked: the streets themselves are the base map);
+        ``False`` leaves the layer out.
     self_contained
         Put Leaflet itself inside the HTML (from the package django-js-lib-leaflet), so the
         map opens with no connection at all: only the optional web tiles need one.
         ``False`` loads Leaflet from a CDN (a smaller file).
+    posts
+        Officer posts and footbeat stops, Points in EPSG:4326, with ``number`` (the label on
+        the marker, e.g. "3" or "2.1"), ``officer`` (int, 1-based) and ``label`` (tooltip:
+        corner, times).
+    loops
+        Footbeat loops, LineStrings in EPSG:4326, with ``officer`` (int, 1-based), ``label``,
+        ``length_m`` (metres) and ``minutes``; each officer has one colour.
 
     Raises
     ------
@@ -684,10 +507,10 @@ def plan_map(
     if self_contained:
         fmap.default_js = []
         fmap.default_css = []
-        figure.header.add_child(branca.element.Element(_inline_leaflet()), name="leaflet_inline")
+        figure.header.add_child(branca.element.Element(inline_leaflet()), name="leaflet_inline")
     else:
-        fmap.default_js = list(_LEAFLET_JS)
-        fmap.default_css = list(_LEAFLET_CSS)
+        fmap.default_js = list(LEAFLET_JS)
+        fmap.default_css = list(LEAFLET_CSS)
     figure.title = html.escape(title)
     _add_base_tiles(fmap, tiles)
 
@@ -697,21 +520,24 @@ def plan_map(
     # Above the passages, so a hot stretch of a passage shows as a dark core.
     n_hot = _add_hot(fmap, segments, risk)
     place_rows = _add_places(fmap, places)
+    officer_rows = _add_officers(fmap, posts, loops)
 
     if n_hot:
-        risk_rows.append(_swatch_row(HOT_COLOR, HOT_WEIGHT, "Hot segment (highest risk)"))
+        risk_rows.append(swatch_row(HOT_COLOR, HOT_WEIGHT, "Hot segment (highest risk)"))
     sections = [
         ("Street risk per 100 m", risk_rows),
         ("Safe Passages, walkers per day", passage_rows),
         ("Places", place_rows),
+        ("Officers", officer_rows),
     ]
-    _Legend(html.escape(title), sections).add_to(fmap)
-    _Attribution([OSM_ATTRIBUTION, *(html.escape(str(c)) for c in credits)]).add_to(fmap)
+    Legend(html.escape(title), sections).add_to(fmap)
+    Attribution([OSM_ATTRIBUTION, *(html.escape(str(c)) for c in credits)]).add_to(fmap)
+    Locate().add_to(fmap)
     folium.LayerControl(collapsed=True).add_to(fmap)
 
     west, south, east, north = area.study_polygon.bounds
-    _FitBounds([[south, west], [north, east]]).add_to(fmap)
-    _renumber(fmap.get_root())
+    FitBounds([[south, west], [north, east]]).add_to(fmap)
+    renumber(fmap.get_root())
     return fmap
 
 

@@ -1,0 +1,341 @@
+"""The building blocks of the folium maps: inline Leaflet, compact GeoJSON, styled layers,
+the legend, the attribution, the page style sheet and deterministic element ids.
+
+Private to :mod:`passages.maps`; nothing here knows about plans.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+from collections import OrderedDict
+from collections.abc import Sequence
+from importlib import resources
+from typing import Any
+
+import branca.element
+import folium
+import numpy as np
+import shapely
+from folium.template import Template
+from geopandas import GeoDataFrame
+
+from passages._errors import PassagesError
+
+#: Decimal places kept in coordinates (6 decimals = 0.1 m; finer is noise and bytes).
+COORD_DECIMALS = 6
+
+#: Leaflet is the only script and style sheet the maps need; folium's defaults also pull
+#: jQuery, Bootstrap and Font Awesome from CDNs, which a phone on a weak connection pays for.
+LEAFLET_JS = [("leaflet", "https://cdn.jsdelivr.net/npm/leaflet@1.9.4/dist/leaflet.js")]
+LEAFLET_CSS = [("leaflet_css", "https://cdn.jsdelivr.net/npm/leaflet@1.9.4/dist/leaflet.css")]
+
+#: Where the package django-js-lib-leaflet keeps Leaflet 1.9.4 (plain files; no Django needed).
+LEAFLET_PACKAGE = ("js_lib_leaflet", "static/js_lib_leaflet")
+
+
+def inline_leaflet() -> str:
+    """Return Leaflet's style sheet and script as inline HTML, its images as data URIs."""
+    try:
+        folder = resources.files(LEAFLET_PACKAGE[0]).joinpath(LEAFLET_PACKAGE[1])
+        script = folder.joinpath("leaflet.js").read_text(encoding="utf-8")
+        css = folder.joinpath("leaflet.css").read_text(encoding="utf-8")
+    except (ModuleNotFoundError, FileNotFoundError) as exc:
+        raise PassagesError(
+            f"self-contained maps need Leaflet from the package django-js-lib-leaflet ({exc}): "
+            "pip install django-js-lib-leaflet"
+        ) from None
+    for image in ("layers.png", "layers-2x.png", "marker-icon.png"):
+        data = base64.b64encode(folder.joinpath("images", image).read_bytes()).decode("ascii")
+        css = css.replace(f"url(images/{image})", f"url(data:image/png;base64,{data})")
+    # the script must not close the page's <script> element early
+    script = script.replace("</script", "<\\/script")
+    return f"<style>{css}</style>\n<script>{script}</script>"
+
+
+
+# --------------------------------------------------------------------------- GeoJSON
+
+
+def compact_json(value: Any) -> str:
+    """Return JSON for a ``<script>``: no spaces, UTF-8 kept, nothing that can end the script.
+
+    folium's ``tojson`` adds a space after every comma and colon: 8 % of a street map.
+    """
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return (
+        text.replace("<", "\\u003c").replace(">", "\\u003e")
+        .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    )
+
+
+def feature_collection(frame: GeoDataFrame, properties: dict[str, list[Any]]) -> dict:
+    """Return a GeoJSON FeatureCollection with rounded coordinates and only ``properties``."""
+    geoms = shapely.transform(
+        np.asarray(frame.geometry.values, dtype=object),
+        lambda xy: np.round(xy, COORD_DECIMALS),
+    )
+    names = list(properties)
+    features = [
+        {
+            "type": "Feature",
+            "properties": {name: properties[name][i] for name in names},
+            "geometry": shapely.geometry.mapping(geom),
+        }
+        for i, geom in enumerate(geoms)
+    ]
+    return {"type": "FeatureCollection", "features": features}
+
+
+class Styled(folium.GeoJson):
+    """A GeoJson layer drawn in one style given once, as Leaflet's ``style`` option.
+
+    folium's GeoJson either styles through a per-feature lookup table or resets each
+    feature's style from ``feature.properties.style``; one style per layer (a layer per
+    risk class) costs no bytes per feature. Points become markers with a ``L.divIcon``
+    (plain HTML, nothing loaded from a CDN).
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        var {{ this.get_name() }} = L.geoJson(null, {
+            style: {{ this.line_style_js }},
+            {%- if this.marker_icon_js %}
+            pointToLayer: function (feature, latlng) {
+                return L.marker(latlng, {icon: L.divIcon({{ this.marker_icon_js }})});
+            },
+            {%- endif %}
+        });
+        {{ this.get_name() }}.addData({{ this.data_js }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(
+        self,
+        data: dict[str, Any],
+        *,
+        line_style: dict[str, Any] | None = None,
+        marker_html: str | None = None,
+        tooltip: tuple[Sequence[str], Sequence[str]] | None = None,
+        labels: bool = True,
+    ) -> None:
+        super().__init__(data, control=False)
+        self.data_js = compact_json(data)
+        self.line_style_js = compact_json(line_style or {})
+        self.marker_icon_js = (
+            compact_json(
+                {"html": marker_html, "className": "pp-icon", "iconSize": [20, 20],
+                 "iconAnchor": [10, 10]}
+            )
+            if marker_html
+            else ""
+        )
+        if tooltip is not None:
+            fields, aliases = tooltip
+            self.add_child(
+                folium.GeoJsonTooltip(fields=list(fields), aliases=list(aliases), labels=labels)
+            )
+
+
+
+# --------------------------------------------------------------------------- legend
+
+
+def swatch_row(color: str, weight: float, label: str) -> str:
+    return (
+        f'<div class="pp-row"><span class="pp-line" '
+        f'style="border-top:{weight:g}px solid {color}"></span>{label}</div>'
+    )
+
+
+def icon_row(marker_html: str, label: str) -> str:
+    return f'<div class="pp-row"><span class="pp-key">{marker_html}</span>{label}</div>'
+
+
+MAP_CSS = """
+.leaflet-container { background: #ffffff; }
+.leaflet-control-attribution { max-width: calc(100vw - 120px); }
+@media (max-width: 600px) { .leaflet-control-attribution { font-size: 9px; } }
+.pp-box { position: fixed; z-index: 1000; background: rgba(255,255,255,0.94);
+  border: 1px solid #8c8c8c; border-radius: 6px; box-shadow: 0 1px 4px rgba(0,0,0,0.3);
+  font: 12px/1.35 "Helvetica Neue", Arial, sans-serif; color: #1a1a1a; }
+.pp-title { top: 10px; left: 54px; max-width: calc(100% - 130px); padding: 6px 10px;
+  font-size: 15px; font-weight: bold; }
+.pp-legend { left: 10px; bottom: 62px; padding: 6px 10px; max-width: 250px;
+  max-height: calc(100% - 120px); overflow-y: auto; }
+.pp-legend summary { font-weight: bold; cursor: pointer; min-height: 32px; line-height: 32px; }
+.pp-legend h4 { margin: 6px 0 2px; font-size: 12px; }
+.pp-row { display: flex; align-items: center; min-height: 18px; }
+.pp-line { display: inline-block; width: 28px; margin-right: 8px; }
+.pp-key { display: inline-block; width: 28px; margin-right: 8px; }
+.pp-key .pp-place { margin: 1px 3px; }
+.pp-icon { background: none; border: none; }
+.pp-place { width: 16px; height: 16px; border-radius: 50%; border: 2px solid #ffffff;
+  box-shadow: 0 0 2px #000000; color: #ffffff; text-align: center;
+  font: bold 11px/16px Arial, sans-serif; }
+.pp-unusable { background: #9e9e9e; opacity: 0.8; border-style: dashed; border-color: #4d4d4d; }
+.leaflet-touch .leaflet-bar a { width: 44px; height: 44px; line-height: 44px; font-size: 22px; }
+.leaflet-touch .leaflet-control-layers-toggle { width: 44px; height: 44px; }
+.leaflet-control-layers-list label { min-height: 32px; line-height: 32px; }
+.pp-locate a { cursor: pointer; font-weight: bold; }
+.pp-officer { min-width: 18px; height: 18px; padding: 0 3px; border-radius: 3px; border: 2px solid #ffffff;
+  box-shadow: 0 0 2px #000000; color: #ffffff; text-align: center; font: bold 12px/18px Arial, sans-serif; }
+.pp-located { color: #1a1a1a; }
+@media print {
+  .pp-box { box-shadow: none; }
+  .leaflet-control-layers, .leaflet-control-zoom, .pp-locate { display: none; }
+  .pp-legend { max-height: none; overflow: visible; }
+}
+"""
+
+
+class Legend(branca.element.MacroElement):
+    """The title box, the legend box and their style sheet, as fixed-position HTML."""
+
+    _template = Template(
+        """
+        {% macro header(this, kwargs) %}<style>{{ this.css }}</style>{% endmacro %}
+        {% macro html(this, kwargs) %}
+        <div class="pp-box pp-title">{{ this.title }}</div>
+        <details class="pp-box pp-legend" id="pp-legend" open>
+        <summary>Legend</summary>
+        {{ this.body }}
+        </details>
+        <script>
+        if (window.innerWidth < 600) { document.getElementById("pp-legend").open = false; }
+        window.addEventListener("beforeprint", function () {
+          document.getElementById("pp-legend").open = true;
+        });
+        </script>
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, title: str, sections: Sequence[tuple[str, Sequence[str]]]) -> None:
+        super().__init__()
+        self._name = "Legend"
+        self.title = title
+        self.css = MAP_CSS
+        self.body = "\n".join(
+            f"<h4>{heading}</h4>\n" + "\n".join(rows) for heading, rows in sections if rows
+        )
+
+
+class Attribution(branca.element.MacroElement):
+    """Attribution lines added to the map's attribution control (they stay without tiles)."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        {%- for line in this.lines %}
+        {{ this._parent.get_name() }}.attributionControl.addAttribution({{ line }});
+        {%- endfor %}
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, lines: Sequence[str]) -> None:
+        super().__init__()
+        self._name = "Attribution"
+        # Kept readable in the HTML (a literal ©), but never able to close the script.
+        self.lines = [compact_json(line) for line in lines]
+
+
+class FitBounds(branca.element.MacroElement):
+    """Open the map on a bounding box at once, without the zoom animation.
+
+    folium's ``fit_bounds`` animates from the initial view; a canvas drawn mid-animation
+    stays clipped to the old view in a headless screenshot or an early print.
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        {{ this._parent.get_name() }}.fitBounds({{ this.bounds|tojson }}, {animate: false});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, bounds: list[list[float]]) -> None:
+        super().__init__()
+        self._name = "FitBounds"
+        self.bounds = bounds
+
+
+# --------------------------------------------------------------------------- map
+
+
+def renumber(root: branca.element.Element) -> None:
+    """Give every element of the tree a counter id, so the same plan gives the same HTML.
+
+    folium draws element ids from ``os.urandom``; they end up as JavaScript variable names.
+    """
+    counter = itertools.count(1)
+
+    def visit(element: branca.element.Element) -> None:
+        old_name = element.get_name()
+        element._id = str(next(counter))
+        if element._parent is not None and old_name in element._parent._children:
+            siblings = element._parent._children
+            element._parent._children = OrderedDict(
+                (element.get_name() if key == old_name else key, child)
+                for key, child in siblings.items()
+            )
+        for child in list(element._children.values()):
+            visit(child)
+        for part in ("header", "html", "script"):
+            sub = getattr(element, part, None)
+            if isinstance(sub, branca.element.Element) and element is root:
+                visit(sub)
+
+    visit(root)
+
+
+class Locate(branca.element.MacroElement):
+    """A "where am I" button: the browser's geolocation (the phone's GPS), no server asked.
+
+    Shows the position as a dot with its accuracy circle, and says so in the title box
+    when the position is refused or unknown.
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        (function (map) {
+          var control = L.control({position: "topleft"});
+          control.onAdd = function () {
+            var box = L.DomUtil.create("div", "leaflet-bar leaflet-control pp-locate");
+            var link = L.DomUtil.create("a", "", box);
+            link.href = "#"; link.title = "Where am I?"; link.setAttribute("role", "button");
+            link.setAttribute("aria-label", "Where am I?"); link.innerHTML = "&#8982;";
+            L.DomEvent.on(link, "click", function (event) {
+              L.DomEvent.stop(event);
+              map.locate({setView: true, maxZoom: 17, enableHighAccuracy: true});
+            });
+            return box;
+          };
+          control.addTo(map);
+          var here = L.layerGroup().addTo(map);
+          map.on("locationfound", function (event) {
+            here.clearLayers();
+            L.circle(event.latlng, {radius: event.accuracy, weight: 1, color: "#136aec",
+                                    fillOpacity: 0.1, interactive: false}).addTo(here);
+            L.circleMarker(event.latlng, {radius: 7, weight: 3, color: "#ffffff", fillColor: "#136aec",
+                                          fillOpacity: 1}).bindTooltip("You are here").addTo(here);
+          });
+          map.on("locationerror", function (event) {
+            var title = document.querySelector(".pp-title");
+            if (title) { title.textContent = title.textContent.split(" \u2014 ")[0]
+                         + " \u2014 position unknown: " + event.message; }
+          });
+        })({{ this._parent.get_name() }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._name = "Locate"
