@@ -208,3 +208,26 @@ def demo_command(
     for path in maps:
         console.print(f"  {path}")
 
+
+@app.command("export")
+def export_command(
+    area: Annotated[str, typer.Option("--area", help="Area slug (see 'passages areas').")],
+    offline: Annotated[bool, typer.Option("--offline", help="Never use the internet; local files only.")] = False,
+    data_dir: DataDir = None,
+    network: Annotated[Path | None, typer.Option("--network", help="Street network file.")] = None,
+    incidents: Annotated[list[Path] | None, typer.Option("--incidents", help="Incident file; repeatable.")] = None,
+    areas_file: AreasFile = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Output folder (default maps/<area>).")] = None,
+) -> None:
+    """Plan an area and export it for GIS tools: GeoPackage, GeoJSON per layer, CSV route sheet."""
+    from passages.export import export_plan
+    from passages.plan import make_plan
+
+    with _clean_exit():
+        chosen = get_area(area, areas_file=areas_file)
+        with console.status(f"{chosen.slug}: planning"):
+            plan = make_plan(chosen, data_dir=data_dir, offline=offline, network=network, incidents=incidents)
+        written = export_plan(plan, out)
+    console.print(f"[bold]Exported {chosen.name}[/] (EPSG:4326):")
+    for layer, path in written.items():
+        console.print(f"  {layer:<12} {path}")
