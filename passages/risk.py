@@ -23,7 +23,6 @@ import geopandas as gpd
 import networkx as nx
 import numpy as np
 import shapely
-from scipy.sparse.csgraph import dijkstra
 
 from passages import settings
 from passages._errors import InputError
@@ -31,9 +30,6 @@ from passages.streetindex import StreetIndex
 
 #: Lengths below this many metres count as this length in risk per 100 m.
 MIN_RISK_LENGTH_M = 25.0
-
-#: Upper bound on the number of distance entries computed at once (memory, not speed).
-_BLOCK_ENTRIES = 20_000_000
 
 
 @dataclass(frozen=True)
@@ -107,7 +103,9 @@ def spread(index: StreetIndex, per_node: np.ndarray, *, bandwidth_m: float) -> n
 
     Every node's weight is shared among the segments whose nearer end lies within
     ``bandwidth_m`` metres along the network, so the returned masses sum to
-    ``per_node.sum()``.
+    ``per_node.sum()``. The distances come tile by tile from
+    :meth:`StreetIndex.local_distances`, so memory and time grow with the number of
+    weighted nodes times the size of one neighbourhood, not with the square of the network.
     """
     if not bandwidth_m > 0:
         raise InputError(f"bandwidth must be positive, got {bandwidth_m}", field="bandwidth_m",
@@ -116,23 +114,27 @@ def spread(index: StreetIndex, per_node: np.ndarray, *, bandwidth_m: float) -> n
     sources = np.flatnonzero(per_node > 0)
     if len(sources) == 0 or index.n_segments == 0:
         return mass
-    graph = index.weighted(index.segment_length).matrix
-    block = max(1, _BLOCK_ENTRIES // max(index.n_nodes + index.n_segments, 1))
-    for start in range(0, len(sources), block):
-        chunk = sources[start : start + block]
-        dist = dijkstra(graph, directed=True, indices=chunk, limit=bandwidth_m)
-        nearer = np.minimum(dist[:, index.segment_u], dist[:, index.segment_v])
-        kernel = np.where(nearer < bandwidth_m, (1.0 - (nearer / bandwidth_m) ** 2) ** 2, 0.0)
-        share = kernel * index.segment_length[None, :]
-        totals = share.sum(axis=1)
+    for block in index.local_distances(sources, radius_m=bandwidth_m):
+        nearer = block.segment_distance()
+        # most (source, segment) pairs of a block lie beyond the bandwidth: work on the others only
+        row, col = np.nonzero(nearer < bandwidth_m)
+        share = (1.0 - (nearer[row, col] / bandwidth_m) ** 2) ** 2 * index.segment_length[block.segments[col]]
+        totals = np.bincount(row, weights=share, minlength=len(block.sources))
         # a node whose segments all have zero length keeps its weight on its first segment
-        empty = totals <= 0
-        if np.any(empty):
-            for row in np.flatnonzero(empty):
-                touching = np.flatnonzero(nearer[row] == 0)
-                share[row, touching[:1] if len(touching) else [0]] = 1.0
-            totals = share.sum(axis=1)
-        mass += (per_node[chunk] / totals) @ share
+        empty = np.flatnonzero(totals <= 0)
+        if len(empty):
+            extra_col = []
+            for r in empty:
+                touching = np.flatnonzero(nearer[r] == 0)
+                extra_col.append(int(touching[0]) if len(touching) else 0)
+            keep = ~np.isin(row, empty)
+            row = np.concatenate([row[keep], empty])
+            col = np.concatenate([col[keep], extra_col])
+            share = np.concatenate([share[keep], np.ones(len(empty))])
+            totals[empty] = 1.0
+        part = share * (per_node[block.sources] / totals)[row]
+        # the segments of one block are distinct, so this adds each block's mass once
+        mass[block.segments] += np.bincount(col, weights=part, minlength=len(block.segments))
     return mass
 
 

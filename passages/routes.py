@@ -39,7 +39,7 @@ from scipy.sparse.csgraph import dijkstra
 from passages import settings
 from passages._errors import InputError
 from passages.areas import Area
-from passages.streetindex import StreetIndex
+from passages.streetindex import MIN_WEIGHT, StreetIndex
 
 #: How many times lambda is halved before falling back to the shortest path.
 HALVINGS = 6
@@ -130,48 +130,57 @@ def od_pairs(
     if link_radius_m < 0:
         raise InputError(f"link radius must not be negative, got {link_radius_m}", field="link_radius_m",
                          fix="Give the school-to-stop radius in metres, such as 500.")
-    usable = places[places["usable"]].reset_index(drop=True)
-    schools = usable[usable["kind"] == "school"].reset_index(drop=True)
+    # plain arrays: a plan routes tens of pairs, and pandas indexing would cost more than the work
+    usable = places["usable"].to_numpy(dtype=bool)
+    kind = places["kind"].to_numpy(dtype=str)
+    school_rows = np.flatnonzero(usable & (kind == "school"))
     rows: list[dict[str, object]] = []
-    if len(schools) == 0 or not origins:
+    if len(school_rows) == 0 or not origins:
         return pd.DataFrame(rows, columns=_PAIR_COLUMNS)
-    enrollment = pd.to_numeric(schools["enrollment"], errors="coerce").to_numpy(dtype=float)
+    place_id = places["place_id"].to_numpy(dtype=str)
+    place_name = [str(v) for v in places["name"]]
+    place_node = places["node"].to_numpy(dtype=np.int64)
+    geometry = np.asarray(places.geometry.array, dtype=object)
+    enrollment = pd.to_numeric(places["enrollment"], errors="coerce").to_numpy(dtype=float)[school_rows]
     walkers = np.where(np.isfinite(enrollment) & (enrollment > 0), enrollment, float(default_enrollment))
 
     origin_pos = index.node_positions([o.node for o in origins])
-    school_pos = index.node_positions(schools["node"].to_numpy(dtype=np.int64))
+    school_pos = index.node_positions(place_node[school_rows])
     if len(origins) == 1:
-        nearest_origin = np.zeros(len(schools), dtype=int)
+        nearest_origin = np.zeros(len(school_rows), dtype=int)
     else:
         dist = dijkstra(index.weighted(index.segment_length).matrix, indices=origin_pos)
         nearest_origin = np.argmin(dist[:, school_pos], axis=0)
-    for i, school in schools.iterrows():
+    school_id = [str(place_id[r]) for r in school_rows]
+    school_name = [place_name[r] for r in school_rows]
+    school_node = [int(place_node[r]) for r in school_rows]
+    for i in range(len(school_rows)):
         origin = origins[int(nearest_origin[i])]
         rows.append(_pair("home-school", origin.origin_id, origin.name, origin.node,
-                          school, float(walkers[i])))
+                          (school_id[i], school_name[i], "school", school_node[i]), float(walkers[i])))
 
-    others = usable[usable["kind"].isin(["transit", "park", "library"])].reset_index(drop=True)
-    if len(others) and links_per_kind > 0 and link_share > 0:
-        tree = shapely.STRtree(others.geometry.to_numpy())
-        school_idx, other_idx = tree.query(schools.geometry.to_numpy(), predicate="dwithin",
-                                           distance=link_radius_m)
-        links = pd.DataFrame({
-            "school": school_idx,
-            "other": other_idx,
-            "kind": others["kind"].to_numpy()[other_idx],
-            "distance": shapely.distance(schools.geometry.to_numpy()[school_idx],
-                                         others.geometry.to_numpy()[other_idx]),
-            "other_id": others["place_id"].to_numpy()[other_idx],
-        })
-        links = links[others["node"].to_numpy()[links["other"]] != schools["node"].to_numpy()[links["school"]]]
-        links = links.sort_values(["school", "kind", "distance", "other_id"], kind="stable")
-        links = links.groupby(["school", "kind"], sort=False).head(links_per_kind)
-        per_school = links.groupby("school")["other"].transform("size").to_numpy()
-        for (s, o), n_links in zip(links[["school", "other"]].itertuples(index=False), per_school, strict=True):
-            school = schools.iloc[int(s)]
-            rows.append(_pair(f"school-{others.iloc[int(o)]['kind']}", str(school["place_id"]),
-                              str(school["name"]), int(school["node"]), others.iloc[int(o)],
-                              float(link_share * walkers[int(s)] / n_links)))
+    other_rows = np.flatnonzero(usable & np.isin(kind, ["transit", "park", "library"]))
+    if len(other_rows) and links_per_kind > 0 and link_share > 0:
+        tree = shapely.STRtree(geometry[other_rows])
+        school_idx, other_idx = tree.query(geometry[school_rows], predicate="dwithin", distance=link_radius_m)
+        keep = place_node[other_rows][other_idx] != place_node[school_rows][school_idx]
+        school_idx, other_idx = school_idx[keep], other_idx[keep]
+        distance = shapely.distance(geometry[school_rows][school_idx], geometry[other_rows][other_idx])
+        # nearest first per (school, kind), ties by place id; text sorted through its rank
+        _, kind_rank = np.unique(kind[other_rows], return_inverse=True)
+        _, id_rank = np.unique(place_id[other_rows], return_inverse=True)
+        order = np.lexsort((id_rank[other_idx], distance, kind_rank[other_idx], school_idx))
+        school_idx, other_idx = school_idx[order], other_idx[order]
+        group = school_idx * (kind_rank.max(initial=0) + 1) + kind_rank[other_idx]
+        starts = np.r_[True, group[1:] != group[:-1]] if len(group) else np.empty(0, dtype=bool)
+        start_of = np.maximum.accumulate(np.where(starts, np.arange(len(group)), 0)) if len(group) else group
+        head = np.arange(len(group)) - start_of < links_per_kind
+        school_idx, other_idx = school_idx[head], other_idx[head]
+        per_school = np.bincount(school_idx, minlength=len(school_rows))[school_idx]
+        other_fields = [(str(place_id[r]), place_name[r], str(kind[r]), int(place_node[r])) for r in other_rows]
+        for s, o, n_links in zip(school_idx.tolist(), other_idx.tolist(), per_school.tolist(), strict=True):
+            rows.append(_pair(f"school-{other_fields[o][2]}", school_id[s], school_name[s], school_node[s],
+                              other_fields[o], float(link_share * walkers[s] / n_links)))
     frame = pd.DataFrame(rows, columns=_PAIR_COLUMNS)
     frame["pair_id"] = [f"P{i + 1:03d}" for i in range(len(frame))]
     return frame
@@ -182,11 +191,13 @@ _PAIR_COLUMNS = ["pair_id", "purpose", "origin_id", "origin_name", "origin_node"
 
 
 def _pair(purpose: str, origin_id: str, origin_name: str, origin_node: int,
-          dest: pd.Series, demand: float) -> dict[str, object]:
+          dest: tuple[str, str, str, int], demand: float) -> dict[str, object]:
+    """Return one row of :func:`od_pairs`; ``dest`` is (place id, name, kind, node)."""
+    dest_id, dest_name, dest_kind, dest_node = dest
     return {
         "pair_id": "", "purpose": purpose, "origin_id": origin_id, "origin_name": origin_name,
-        "origin_node": int(origin_node), "dest_id": str(dest["place_id"]), "dest_name": str(dest["name"]),
-        "dest_kind": str(dest["kind"]), "dest_node": int(dest["node"]), "demand": demand,
+        "origin_node": int(origin_node), "dest_id": dest_id, "dest_name": dest_name,
+        "dest_kind": dest_kind, "dest_node": int(dest_node), "demand": demand,
     }
 
 
@@ -228,16 +239,6 @@ class RouteSet:
         return self.passage_m / 1000.0
 
 
-def _walk_back(pred_row: np.ndarray, source: int, target: int) -> np.ndarray:
-    path = [target]
-    while path[-1] != source:
-        step = int(pred_row[path[-1]])
-        if step < 0:
-            return np.empty(0, dtype=np.int64)
-        path.append(step)
-    return np.asarray(path[::-1], dtype=np.int64)
-
-
 def plan_routes(
     index: StreetIndex,
     pairs: pd.DataFrame,
@@ -277,27 +278,22 @@ def plan_routes(
     exposure_per_segment = length * risk / 100.0
 
     skipped: dict[str, int] = {}
-    routable = pairs[pairs["origin_node"] != pairs["dest_node"]].reset_index(drop=True)
+    apart = pairs["origin_node"].to_numpy() != pairs["dest_node"].to_numpy()
+    routable = pairs if apart.all() else pairs[apart]
     if len(routable) < len(pairs):
         skipped["origin and destination at the same street node"] = len(pairs) - len(routable)
-    source_nodes = np.unique(routable["origin_node"].to_numpy(dtype=np.int64))
-    source_pos = index.node_positions(source_nodes)
-    row_of = {int(n): i for i, n in enumerate(source_nodes)}
-    rows = np.array([row_of[int(n)] for n in routable["origin_node"]], dtype=int)
-    src = source_pos[rows] if len(rows) else np.empty(0, dtype=np.int64)
+    src = index.node_positions(routable["origin_node"].to_numpy(dtype=np.int64))
     dst = index.node_positions(routable["dest_node"].to_numpy(dtype=np.int64))
 
     def paths_for(lam: float, todo: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-        graph = index.weighted(length * (1.0 + lam * relative))
-        needed = np.unique(rows[todo])
-        _, pred = dijkstra(graph.matrix, indices=source_pos[needed], return_predecessors=True)
-        pred_row = {int(r): pred[i] for i, r in enumerate(needed)}
-        out = []
-        for t in todo:
-            nodes = _walk_back(pred_row[int(rows[t])], int(src[t]), int(dst[t]))
-            out.append((nodes, index.path_segments(nodes, graph) if len(nodes) else np.empty(0, dtype=np.int64)))
-        return out
+        weights = np.maximum(length * (1.0 + lam * relative), MIN_WEIGHT)
+        graph = index.weighted(weights)
+        # the shortest path is a walk the safer search may take, so its cost bounds the search
+        bounds = None if lam == 0 else np.array([weights[shortest[t][1]].sum() for t in todo])
+        nodes_list = index.shortest_paths(graph, src[todo], dst[todo], bounds=bounds)
+        return list(zip(nodes_list, index.paths_segments(nodes_list, graph), strict=True))
 
+    shortest: list[tuple[np.ndarray, np.ndarray]] = []
     everyone = np.arange(len(routable))
     shortest = paths_for(0.0, everyone)
     reachable = np.array([len(nodes) > 0 for nodes, _ in shortest], dtype=bool)
@@ -329,19 +325,25 @@ def plan_routes(
     shortest_kept = [shortest[t] for t in keep]
     safer_segs = [s for _, s in safer_kept]
     short_segs = [s for _, s in shortest_kept]
-    segment_demand = np.zeros(index.n_segments)
     demand = routable["demand"].to_numpy(dtype=float)[keep]
-    for segs, d in zip(safer_segs, demand, strict=True):
-        np.add.at(segment_demand, np.unique(segs), d)
-    frame = routable.iloc[keep].reset_index(drop=True)
-    frame["shortest_m"] = [float(length[s].sum()) for s in short_segs]
-    frame["safer_m"] = [float(length[s].sum()) for s in safer_segs]
-    frame["detour_ratio"] = np.divide(frame["safer_m"], frame["shortest_m"],
-                                      out=np.ones(len(frame)), where=frame["shortest_m"] > 0)
-    frame["shortest_exposure"] = [float(exposure_per_segment[s].sum()) for s in short_segs]
-    frame["safer_exposure"] = [float(exposure_per_segment[s].sum()) for s in safer_segs]
-    frame["lambda_used"] = lambda_used[keep]
-    geometry = [index.path_geometry(nodes, segs) for nodes, segs in safer_kept]
+    safer_route, safer_flat = _flatten(safer_segs)
+    short_route, short_flat = _flatten(short_segs)
+    # a route counts once on a segment it walks twice
+    walked = np.unique(safer_route * max(index.n_segments, 1) + safer_flat)
+    segment_demand = np.bincount(walked % max(index.n_segments, 1), weights=demand[walked // max(index.n_segments, 1)],
+                                 minlength=index.n_segments)
+    shortest_len = np.bincount(short_route, weights=length[short_flat], minlength=len(keep))
+    safer_len = np.bincount(safer_route, weights=length[safer_flat], minlength=len(keep))
+    added = pd.DataFrame({
+        "shortest_m": shortest_len,
+        "safer_m": safer_len,
+        "detour_ratio": np.divide(safer_len, shortest_len, out=np.ones(len(keep)), where=shortest_len > 0),
+        "shortest_exposure": np.bincount(short_route, weights=exposure_per_segment[short_flat], minlength=len(keep)),
+        "safer_exposure": np.bincount(safer_route, weights=exposure_per_segment[safer_flat], minlength=len(keep)),
+        "lambda_used": lambda_used[keep],
+    })
+    frame = pd.concat([routable.iloc[keep].reset_index(drop=True), added], axis=1)
+    geometry = index.paths_geometry([n for n, _ in safer_kept], safer_segs)
     routes = gpd.GeoDataFrame(frame, geometry=geometry, crs=index.crs)
     result = RouteSet(
         routes=routes,
@@ -354,6 +356,13 @@ def plan_routes(
         skipped=skipped,
     )
     return result
+
+
+def _flatten(segments: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Return (route of each entry, segment) of a list of per-route segment arrays."""
+    sizes = [len(s) for s in segments]
+    flat = np.concatenate(segments).astype(np.int64) if segments else np.empty(0, dtype=np.int64)
+    return np.repeat(np.arange(len(segments)), sizes), flat
 
 
 def add_edge_demand(graph: nx.MultiDiGraph, index: StreetIndex, route_set: RouteSet) -> nx.MultiDiGraph:
