@@ -17,7 +17,11 @@ the file::
     windows = ["14:00-16:00"]
     bandwidth_m = 300
 
-Every key is a field of :class:`PlanParameters`; an unknown key or an impossible value
+Every key is a field of :class:`PlanParameters` (how the plan is made) or of
+:class:`CoverageParameters` (how officers cover it: ``officers``, ``mode``,
+``cover_radius_m``, ``walk_kmh``, ``stop_minutes``, ``stops_per_loop``, ``laps``); officers
+work during the scenario's ``windows``. An unknown key or an impossible value (0 officers,
+a window ending before it starts, a negative radius, a window too short for a footbeat lap)
 stops with a message naming the key and the file.
 """
 
@@ -171,6 +175,107 @@ class PlanParameters:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
 
 
+#: How officers cover the passages: standing at posts, walking footbeat loops, or both
+#: (half the officers, rounded up, at posts and the rest on loops).
+COVERAGE_MODES = ("posts", "footbeats", "both")
+
+#: Least walking time a footbeat lap keeps besides its stops (minutes).
+MIN_LAP_WALK_MINUTES = 10.0
+
+
+def window_minutes(windows: tuple[str, ...] | list[str]) -> list[int]:
+    """Return the length of each time window ``"HH:MM-HH:MM"`` in minutes."""
+    return [end - start for start, end in (parse_window(w) for w in windows)]
+
+
+def lap_minutes(windows: tuple[str, ...] | list[str], *, laps: int, max_lap_minutes: float | None = None) -> float:
+    """Return the time budget of one footbeat lap (minutes, walking and stops).
+
+    A lap fits ``laps`` times into the shortest window, so an officer comes back to the
+    worst corners within it, and is never longer than ``max_lap_minutes`` (default
+    :data:`passages.settings.max_lap_minutes`), the revisit interval of the Koper curve.
+    """
+    cap = settings.max_lap_minutes if max_lap_minutes is None else max_lap_minutes
+    return float(min(min(window_minutes(windows)) / laps, cap))
+
+
+@dataclass(frozen=True)
+class CoverageParameters:
+    """How officers cover a plan's passages; defaults come from :mod:`passages.settings`.
+
+    Officers work during the plan's time windows (:attr:`PlanParameters.windows`).
+
+    Attributes
+    ----------
+    officers
+        Number of officers on duty in each window (>= 1).
+    mode
+        ``"posts"`` (officers stand at corners), ``"footbeats"`` (officers walk closed
+        loops with stops) or ``"both"`` (half the officers, rounded up, at posts; the rest
+        on loops that avoid the posts' streets).
+    cover_radius_m
+        An officer watches the street segments whose midpoint lies within this distance
+        along the network (metres, > 0).
+    walk_kmh
+        Walking pace of a footbeat (km/h, > 0).
+    stop_minutes
+        Length of each stop at a corner on a footbeat (minutes, > 0; the Koper curve
+        asks for 10-15).
+    stops_per_loop
+        Stops per footbeat lap, at the worst corners on it (>= 1).
+    laps
+        A lap fits this many times into the shortest window, so that the officer comes
+        back to its worst corners within the window (>= 1).
+    """
+
+    officers: int = _default("officers")
+    mode: str = _default("coverage_mode")
+    cover_radius_m: float = _default("cover_radius_m")
+    walk_kmh: float = _default("walk_kmh")
+    stop_minutes: float = _default("stop_minutes")
+    stops_per_loop: int = _default("stops_per_loop")
+    laps: int = _default("laps")
+
+    def check(self, *, origin: str | Path = "<parameters>", table: str | None = None,
+              windows: tuple[str, ...] | None = None) -> None:
+        """Raise :class:`InputError` naming the first impossible value.
+
+        With ``windows`` (already checked), also check that a footbeat lap fits its stops
+        and :data:`MIN_LAP_WALK_MINUTES` of walking.
+        """
+        where = f"[{table}] " if table else ""
+
+        def bad(key: str, problem: str, fix: str) -> InputError:
+            return InputError(f"{where}{problem}", path=origin, field=key, fix=fix)
+
+        for key in ("officers", "stops_per_loop", "laps"):
+            if getattr(self, key) < 1:
+                raise bad(key, f"must be at least 1, got {getattr(self, key)}", "Give a whole number of 1 or more.")
+        if self.mode not in COVERAGE_MODES:
+            raise bad("mode", f"unknown mode {self.mode!r}", "Use " + ", ".join(map(repr, COVERAGE_MODES)) + ".")
+        for key, fix in (("cover_radius_m", "Give the distance an officer watches in metres, such as 150."),
+                         ("walk_kmh", "Give a walking pace such as 4.5."),
+                         ("stop_minutes", "Give the minutes of a stop at a corner, such as 12.")):
+            if not getattr(self, key) > 0:
+                raise bad(key, f"must be positive, got {getattr(self, key)}", fix)
+        if windows and self.mode != "posts":
+            lap = lap_minutes(windows, laps=self.laps)
+            needed = self.stops_per_loop * self.stop_minutes + MIN_LAP_WALK_MINUTES
+            if lap < needed:
+                raise bad("stop_minutes",
+                          f"a footbeat lap of {lap:g} min (shortest window / {self.laps} laps) cannot hold "
+                          f"{self.stops_per_loop} stops of {self.stop_minutes:g} min and "
+                          f"{MIN_LAP_WALK_MINUTES:g} min of walking",
+                          "Give shorter stops, fewer stops_per_loop or laps, or a longer window.")
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the parameters as plain JSON-ready values."""
+        return dataclasses.asdict(self)
+
+
+_COVERAGE_KEYS = frozenset(f.name for f in dataclasses.fields(CoverageParameters))
+
+
 def _convert(key: str, value: Any, origin: str | Path, where: str) -> Any:
     def wrong(kind: str) -> InputError:
         return InputError(f"{where}expected {kind}, got {value!r}", path=origin, field=key,
@@ -186,7 +291,11 @@ def _convert(key: str, value: Any, origin: str | Path, where: str) -> Any:
         if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
             raise wrong("a list of day numbers")
         return tuple(value)
-    if key == "links_per_kind":
+    if key == "mode":
+        if not isinstance(value, str):
+            raise wrong("a string")
+        return value
+    if key in ("links_per_kind", "officers", "stops_per_loop", "laps"):
         if not isinstance(value, int) or isinstance(value, bool):
             raise wrong("a whole number")
         return value
@@ -197,10 +306,34 @@ def _convert(key: str, value: Any, origin: str | Path, where: str) -> Any:
 
 @dataclass(frozen=True)
 class Scenario:
-    """A named set of plan parameters."""
+    """A named set of plan parameters and of officer coverage parameters.
+
+    Scenarios whose :attr:`params` are equal share one plan; only their coverage differs.
+    """
 
     name: str
     params: PlanParameters
+    coverage: CoverageParameters = field(default_factory=CoverageParameters)
+
+
+def _scenario(name: str, values: Mapping[str, Any], origin: Path, table: str | None, *,
+              whole: bool = True) -> Scenario:
+    """Return one scenario from its merged keys, checking every key and value.
+
+    ``whole=False`` (the ``[defaults]`` table) skips the checks that combine keys a
+    scenario may still override (the footbeat lap against the windows).
+    """
+    where = f"[{table}] " if table else ""
+    plan_values = {k: v for k, v in values.items() if k not in _COVERAGE_KEYS}
+    coverage_values = {k: v for k, v in values.items() if k in _COVERAGE_KEYS}
+    known = sorted({f.name for f in dataclasses.fields(PlanParameters)} | _COVERAGE_KEYS)
+    for key in plan_values:
+        if key not in known:
+            raise InputError(f"{where}unknown key", path=origin, field=key, fix="Known keys: " + ", ".join(known) + ".")
+    params = PlanParameters.from_mapping(plan_values, origin=origin, table=table)
+    coverage = CoverageParameters(**{k: _convert(k, v, origin, where) for k, v in coverage_values.items()})
+    coverage.check(origin=origin, table=table, windows=params.windows if whole else None)
+    return Scenario(name, params, coverage)
 
 
 def read_scenarios(path: str | Path) -> list[Scenario]:
@@ -225,9 +358,9 @@ def read_scenarios(path: str | Path) -> list[Scenario]:
             raise InputError("unknown table", path=path, field=key,
                              fix="Use [defaults] and [scenarios.NAME] tables only.")
         defaults[key] = value
-    PlanParameters.from_mapping(defaults, origin=path, table="defaults")
+    _scenario("defaults", defaults, path, "defaults", whole=False)
     if scenarios_table is None:
-        return [Scenario(path.stem, PlanParameters.from_mapping(defaults, origin=path))]
+        return [_scenario(path.stem, defaults, path, None)]
     if not isinstance(scenarios_table, dict) or not scenarios_table:
         raise InputError("no scenario in [scenarios]", path=path, field="scenarios",
                          fix="Add at least one [scenarios.NAME] table.")
@@ -236,6 +369,5 @@ def read_scenarios(path: str | Path) -> list[Scenario]:
         if not isinstance(values, dict):
             raise InputError("a scenario must be a table", path=path, field=f"scenarios.{name}",
                              fix=f"Write it as [scenarios.{name}] followed by its keys.")
-        merged = {**defaults, **values}
-        scenarios.append(Scenario(name, PlanParameters.from_mapping(merged, origin=path, table=f"scenarios.{name}")))
+        scenarios.append(_scenario(name, {**defaults, **values}, path, f"scenarios.{name}"))
     return scenarios

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from passages import settings
 from passages._errors import InputError
-from passages.scenarios import PlanParameters, read_scenarios
+from passages.scenarios import CoverageParameters, PlanParameters, lap_minutes, read_scenarios
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -67,6 +67,21 @@ def test_a_flat_file_is_one_scenario_named_after_it(tmp_path: Path) -> None:
         ('risk_lambda = "high"\n', "risk_lambda"),
         ("hot_share = 1.5\n", "hot_share"),
         ("[extra]\nx = 1\n", "extra"),
+        ("officers = 0\n", "officers"),
+        ("[scenarios.a]\nofficers = 0\n", "officers"),
+        ("officers = 2.5\n", "officers"),
+        ("officers = true\n", "officers"),
+        ('mode = "patrol"\n', "mode"),
+        ("mode = 3\n", "mode"),
+        ("cover_radius_m = -150\n", "cover_radius_m"),
+        ("cover_radius_m = 0\n", "cover_radius_m"),
+        ("walk_kmh = 0\n", "walk_kmh"),
+        ("stop_minutes = -1\n", "stop_minutes"),
+        ("stops_per_loop = 0\n", "stops_per_loop"),
+        ("laps = 0\n", "laps"),
+        ('[scenarios.a]\nofficers = 2\nwindows = ["16:00-14:00"]\n', "windows"),
+        # a 30 min window walked twice leaves 15 min laps: no room for two 12 min stops
+        ('mode = "footbeats"\nwindows = ["07:00-07:30"]\n', "stop_minutes"),
     ],
 )
 def test_bad_keys_and_values_name_the_key_and_the_file(tmp_path: Path, text: str, field: str) -> None:
@@ -104,3 +119,50 @@ def test_shipped_example_scenarios_are_valid() -> None:
     assert files, "the repository ships example scenario files"
     for path in files:
         assert read_scenarios(path)
+
+
+def test_coverage_keys_sit_beside_the_plan_keys(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+[defaults]
+officers = 3
+cover_radius_m = 200
+windows = ["07:00-08:30"]
+
+[scenarios.posts]
+mode = "posts"
+
+[scenarios.walks]
+mode = "footbeats"
+stop_minutes = 15
+risk_lambda = 4
+""")
+    posts, walks = read_scenarios(path)
+    assert posts.coverage == CoverageParameters(officers=3, mode="posts", cover_radius_m=200.0)
+    assert walks.coverage.stop_minutes == 15.0 and walks.coverage.mode == "footbeats"
+    assert walks.params.risk_lambda == 4.0 and posts.params.windows == walks.params.windows == ("07:00-08:30",)
+    # coverage keys are not plan keys: scenarios differing only in them share plan parameters
+    assert read_scenarios(write(tmp_path, "officers = 4\n", "a.toml"))[0].params == PlanParameters()
+
+
+def test_coverage_defaults_come_from_settings() -> None:
+    params = CoverageParameters()
+    assert (params.officers, params.mode, params.cover_radius_m) == (
+        settings.officers, settings.coverage_mode, settings.cover_radius_m)
+    assert (params.walk_kmh, params.stop_minutes, params.stops_per_loop, params.laps) == (
+        settings.walk_kmh, settings.stop_minutes, settings.stops_per_loop, settings.laps)
+
+
+@given(officers=st.integers(-3, 12))
+def test_officers_must_be_at_least_one(officers: int) -> None:
+    if officers >= 1:
+        CoverageParameters(officers=officers).check()
+    else:
+        with pytest.raises(InputError, match="officers"):
+            CoverageParameters(officers=officers).check()
+
+
+@given(first=st.integers(20, 300), second=st.integers(20, 300), laps=st.integers(1, 4))
+def test_a_lap_fits_the_shortest_window_laps_times_and_two_hours_at_most(first: int, second: int, laps: int) -> None:
+    windows = (f"06:00-{6 + first // 60:02d}:{first % 60:02d}", f"12:00-{12 + second // 60:02d}:{second % 60:02d}")
+    lap = lap_minutes(windows, laps=laps)
+    assert lap == min(min(first, second) / laps, settings.max_lap_minutes)
