@@ -1,0 +1,547 @@
+"""Backtests: does the plan put officers where the next incidents happen?
+
+A backtest splits dated incidents at one instant, fits the plan's risk on the incidents
+*before* it (the training period) and measures, on the incidents *after* it (the test
+period) only, how many of them fall on the street segments each method chooses.
+
+Hit rate, PAI and their intervals are defined in :mod:`passages.hit_rates`.
+
+Methods, each a ranking of segments; at a coverage level ``c`` the method chooses its
+best-ranked segments until their length reaches ``c`` x the network length:
+
+* **plan risk**: training risk per 100 m, the network kernel density of
+  :mod:`passages.risk` (the ranking behind the plan's hot segments);
+* **Safe Passages**: the segments of the recommended passages (the safer routes planned
+  on the training risk), riskiest first; its curve stops where the passages run out;
+* **covered segments**: the hook :data:`SetMaker` (officer coverage, issue #3), ranked the
+  same way;
+* baselines: **random** segments (mean of :data:`passages.settings.random_seeds` seeded
+  orders; the interval spans the 2.5-97.5 percentiles across seeds), **grid KDE** (the
+  classic hot-spot map: a planar quartic kernel density with the same bandwidth and the
+  same training weights, on square cells of :data:`passages.settings.grid_cell_m`; a
+  segment takes the value of the cell holding its midpoint) and **last period counts**
+  (training incidents snapped to each segment, unweighted, per 100 m).
+
+Ties (most often the many segments scored 0) are broken by one seeded random order, so
+that a tie never favours the segments that happen to come first in the graph. The plan's
+fixed sets (its hot segments, the whole Safe Passage network, covered segments) are also
+measured at their own share. Same inputs and seed give the same numbers, byte for byte.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import re
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from passages import settings
+from passages._errors import InputError
+from passages._io import write_atomic
+from passages.areas import Area
+from passages.hit_rates import (
+    count_scores,
+    evaluate_rankings,
+    evaluate_sets,
+    grid_kde_scores,
+    random_baseline,
+    rank_segments,
+    snap_counts,
+)
+from passages.incidents import IncidentReport, load_incidents
+from passages.network import load_network
+from passages.places import load_places, osm_places_online, snap_places
+from passages.plan import Plan
+from passages.risk import add_edge_risk, score_segments
+from passages.routes import RouteSet, add_edge_demand, od_pairs, plan_routes, site_origins
+from passages.scenarios import PlanParameters
+from passages.streetindex import StreetIndex
+
+if TYPE_CHECKING:
+    from passages.scenarios import CoverageParameters
+
+PLAN_RISK = "plan risk"
+PASSAGES = "Safe Passages"
+GRID_KDE = "grid KDE"
+COUNTS = "last period counts"
+HOT_SET = "hot segments"
+PASSAGE_SET = "Safe Passage network"
+COVERED_SET = "covered segments"
+
+#: Coverage levels printed in the terminal table (shares of network length).
+TABLE_COVERAGES = (0.01, 0.02, 0.05, 0.10, 0.15, 0.20)
+
+#: A maker of a fixed set of segments from the plan fitted on the training incidents:
+#: returns one boolean per segment of ``plan.index``. Officer coverage plugs in here.
+SetMaker = Callable[[Plan], np.ndarray]
+
+
+# --------------------------------------------------------------------------- split
+
+
+@dataclass(frozen=True)
+class Split:
+    """Incidents on either side of the split instant.
+
+    Attributes
+    ----------
+    at
+        The split instant (local time, midnight of the split date): training incidents
+        occurred before it, test incidents at or after it.
+    train, test
+        The incident points of each side (columns of :data:`passages.incidents.POINT_COLUMNS`).
+    """
+
+    at: pd.Timestamp
+    train: gpd.GeoDataFrame
+    test: gpd.GeoDataFrame
+
+    def describe(self) -> str:
+        """Return the split as one line: the date and both sides' counts and dates."""
+        def span(frame: gpd.GeoDataFrame) -> str:
+            return f"{frame['occurred'].min():%Y-%m-%d} to {frame['occurred'].max():%Y-%m-%d}"
+        return (f"split at {self.at:%Y-%m-%d}: {len(self.train):,} training incidents ({span(self.train)}), "
+                f"{len(self.test):,} test incidents ({span(self.test)})")
+
+
+def parse_split(text: str) -> datetime.date | float:
+    """Return ``--split`` as a date (``YYYY-MM-DD``) or a fraction of the period (0-1, exclusive)."""
+    value = str(text).strip()
+    fix = "Give a date such as 2020-07-01, or a fraction of the period such as 0.5."
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        try:
+            return datetime.date.fromisoformat(value)
+        except ValueError:
+            raise InputError(f"{value!r} is not a date", field="--split", fix=fix) from None
+    try:
+        fraction = float(value)
+    except ValueError:
+        raise InputError(f"{value!r} is neither a date nor a fraction", field="--split", fix=fix) from None
+    if not 0 < fraction < 1:
+        raise InputError(f"fraction {value} is not between 0 and 1 (exclusive)", field="--split", fix=fix)
+    return fraction
+
+
+def split_incidents(points: gpd.GeoDataFrame, split: str | datetime.date | float) -> Split:
+    """Split dated incidents at a date or at a fraction of their period.
+
+    Parameters
+    ----------
+    points
+        Incident points with an ``occurred`` column (no ``NaT``).
+    split
+        A date (``datetime.date`` or ``"YYYY-MM-DD"``): the split is at its midnight. Or a
+        fraction ``f`` in (0, 1): the split is at midnight of the day ``f`` of the way from
+        the first incident to the last.
+
+    Raises
+    ------
+    InputError
+        The split leaves no incident on one side (a date outside the data), or the
+        fraction is not in (0, 1).
+    """
+    when = parse_split(split) if isinstance(split, str) else split
+    occurred = pd.DatetimeIndex(points["occurred"])
+    if len(points) == 0 or occurred.isna().any():
+        raise InputError("a backtest needs dated incidents", field="occurred",
+                         fix="Give dated incident files, such as the LAPD open-data CSV.")
+    first, last = occurred.min(), occurred.max()
+    if isinstance(when, int | float):
+        if not 0 < when < 1:
+            raise InputError(f"fraction {when} is not between 0 and 1 (exclusive)", field="--split",
+                             fix="Give a fraction of the period such as 0.5.")
+        at = (first + (last - first) * float(when)).normalize()
+    else:
+        at = pd.Timestamp(when).normalize()
+    before = np.asarray(occurred < at)
+    if before.all() or not before.any():
+        raise InputError(
+            f"split at {at:%Y-%m-%d} leaves no {'test' if before.all() else 'training'} incident: "
+            f"the incidents run from {first:%Y-%m-%d} to {last:%Y-%m-%d}", field="--split",
+            fix=f"Give a date after {first:%Y-%m-%d} and not after {last:%Y-%m-%d}, or a fraction such as 0.5.")
+    return Split(at, points[before].reset_index(drop=True), points[~before].reset_index(drop=True))
+
+
+# --------------------------------------------------------------------------- the plan on training data
+
+
+def load_dated_incidents(
+    paths: Sequence[str | Path], *, area: Area, windows: Sequence[str], weekdays: Sequence[int],
+    categories: Sequence[str] | None = None,
+) -> tuple[gpd.GeoDataFrame, IncidentReport]:
+    """Return dated incident points of an area, unweighted by recency, and the loader's report.
+
+    Weights are base x severity x window share (:func:`passages.incidents.load_incidents`
+    with recency off); recency is applied later, counted back from the split.
+
+    Raises
+    ------
+    InputError
+        A file has no dates (such as the hourly sample): it cannot be split in time.
+    """
+    files = [Path(p) for p in paths]
+    loaded = load_incidents(files, area=area, windows=windows, weekdays=weekdays,
+                            categories=categories or None, half_life_days=math.inf)
+    for path, source in zip(files, loaded.report.sources, strict=True):
+        if source.endswith(("(no dates)", "(no readable dates)")):
+            raise InputError("the incidents have no dates, so they cannot be split in time", path=path,
+                             field="--incidents", fix="Give dated incidents, such as the LAPD open-data CSV "
+                             "(DATE OCC), or a table with a date column.")
+    return loaded.points, loaded.report
+
+
+def training_weights(train: gpd.GeoDataFrame, at: pd.Timestamp, *, half_life_days: float,
+                     lookback_days: float | None = None) -> gpd.GeoDataFrame:
+    """Return the training incidents with recency weights counted back from the split instant.
+
+    ``weight x 0.5 ** (age_days / half_life_days)``; incidents older than ``lookback_days``
+    (when given) are left out.
+    """
+    age_days = ((at - pd.DatetimeIndex(train["occurred"])) / pd.Timedelta(days=1)).to_numpy(dtype=float)
+    weighted = train.copy()
+    weighted["weight"] = weighted["weight"].to_numpy(dtype=float) * np.power(0.5, age_days / half_life_days)
+    if lookback_days is not None:
+        weighted = weighted[age_days <= lookback_days].reset_index(drop=True)
+    return weighted
+
+
+def fit_plan(
+    area: Area, train: gpd.GeoDataFrame, *, params: PlanParameters | None = None,
+    data_dir: str | Path | None = None, offline: bool = False, network: str | Path | None = None,
+    place_sources: Mapping[str, Sequence[str | Path]] | None = None, report: IncidentReport | None = None,
+    use_cache: bool = True, cache_dir: str | Path | None = None,
+) -> Plan:
+    """Return the plan of an area made from the given (training) incidents only.
+
+    The stages of :func:`passages.plan.make_plan` (network, places, risk, routes), with
+    the incident points given instead of read, so that a backtest can fit on the incidents
+    before its split. An area with no school in reach gets no route (and no passage).
+    """
+    params = params or PlanParameters()
+    data = Path(data_dir) if data_dir is not None else settings.shared_data_dir()
+    network_path = Path(network) if network is not None else (
+        area.source_paths("network", data)[0] if area.offline else None)
+    graph = load_network(area, network_path, offline=offline, use_cache=use_cache, cache_dir=cache_dir)
+    index = StreetIndex(graph)
+    sources = {kind: area.source_paths(kind, data) for kind in area.sources if kind not in ("network", "incidents")}
+    sources.update({kind: [Path(p) for p in paths] for kind, paths in (place_sources or {}).items() if paths})
+    for kind, paths in sources.items():
+        for path in paths:
+            if not path.exists():
+                raise InputError("file not found", path=path, field=kind,
+                                 fix="Check the path, or point --data-dir / $PASSAGES_DATA at the shared data folder.")
+    if any(sources.values()):
+        places = load_places(area, sources=sources)
+    elif offline:
+        raise InputError(f"area {area.slug!r} has no local schools, stops or parks and --offline was given",
+                         field="--offline", fix="Drop --offline to read places from OpenStreetMap.")
+    else:
+        places = osm_places_online(area, cache_dir=settings.raw_dir / "osmnx-cache").to_crs(area.crs)
+        places = places[places.intersects(area.study_polygon_utm)].reset_index(drop=True)
+    places = snap_places(places, index, max_snap_m=params.place_snap_m)
+    risk = score_segments(index, train, snap_m=params.snap_m, bandwidth_m=params.bandwidth_m,
+                          hot_share=params.hot_share)
+    add_edge_risk(graph, index, risk)
+    pairs = od_pairs(places, site_origins(area, index), index, link_radius_m=params.link_radius_m,
+                     links_per_kind=params.links_per_kind)
+    if len(pairs):
+        route_set = plan_routes(index, pairs, risk.risk_per_100m, risk_lambda=params.risk_lambda,
+                                max_detour=params.max_detour)
+    else:
+        route_set = RouteSet(gpd.GeoDataFrame(geometry=[], crs=index.crs), [], [], [], [],
+                             np.zeros(index.n_segments), skipped={"no school in reach": 0})
+    add_edge_demand(graph, index, route_set)
+    report = report or IncidentReport(rows_read=len(train), used=len(train),
+                                      used_weight=float(train["weight"].sum()))
+    sources_used = [f"Street network: {graph.graph.get('source')}", *(f"Incidents: {s}" for s in report.sources)]
+    return Plan(area=area, params=params, graph=graph, index=index, places=places, incident_report=report,
+                risk=risk, route_set=route_set, sources=sources_used)
+
+
+def coverage_sets(params: CoverageParameters | None = None) -> dict[str, SetMaker]:
+    """Return ``{"covered segments": maker}`` from officer coverage, or ``{}`` where it is not installed.
+
+    The maker runs :func:`passages.coverage.cover` (issue #3) on the training plan with
+    ``params`` (a :class:`passages.scenarios.CoverageParameters`, default the settings) and
+    returns its ``watched`` mask.
+    """
+    try:
+        from passages.coverage import cover
+    except ImportError:
+        return {}
+
+    def covered(plan: Plan) -> np.ndarray:
+        return np.asarray(cover(plan, params).watched, dtype=bool)
+
+    return {COVERED_SET: covered}
+
+
+# --------------------------------------------------------------------------- the backtest
+
+
+@dataclass
+class Backtest:
+    """A backtest of one area: the split, the plan fitted before it, and the measures after it.
+
+    Attributes
+    ----------
+    area, params
+        What was planned, and how.
+    split
+        Training and test incidents (see :class:`Split`).
+    plan
+        The plan fitted on the training incidents only.
+    table
+        Hit rate and PAI of every method and fixed set (columns :data:`passages.hit_rates.COLUMNS`).
+    test_too_far
+        Test incidents farther than ``snap_m`` from every street (left out of the measures).
+    options
+        Windows, weekdays, coverage levels, draws, seeds, cell size and seed used.
+    sources, notes
+        Incident files with their dates; what the reader should know.
+    """
+
+    area: Area
+    params: PlanParameters
+    split: Split
+    plan: Plan
+    table: pd.DataFrame
+    test_too_far: int
+    options: dict[str, Any]
+    sources: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def test_on_street(self) -> int:
+        """Test incidents within snap distance of a street: the denominator of every hit rate."""
+        return len(self.split.test) - self.test_too_far
+
+    def summary(self) -> dict[str, Any]:
+        """Return the backtest's setting as JSON-ready values (the measures are in :attr:`table`)."""
+        return {
+            "area": self.area.slug, "split_at": f"{self.split.at:%Y-%m-%d}",
+            "train_incidents": len(self.split.train), "test_incidents": len(self.split.test),
+            "test_on_street": self.test_on_street, "test_too_far_from_street": self.test_too_far,
+            "options": self.options, "parameters": self.params.as_dict(),
+            "sources": list(self.sources), "notes": list(self.notes),
+        }
+
+    def display(self, coverages: Sequence[float] = TABLE_COVERAGES) -> tuple[list[str], list[list[str]]]:
+        """Return the curve measures as a text table: a header and one row per method.
+
+        A cell reads ``hit rate [interval]`` over ``PAI``; "-" where the method cannot reach
+        the coverage level.
+        """
+        curves = self.table[self.table["kind"] == "curve"]
+        header = ["method", *(f"{c:.0%} of streets" for c in coverages)]
+        rows = []
+        for method, group in curves.groupby("method", sort=False):
+            cells = [str(method)]
+            for level in coverages:
+                match = group[np.isclose(group["coverage"], level)]
+                if match.empty:
+                    cells.append("-")
+                    continue
+                r = match.iloc[0]
+                cells.append(f"{r.hit_rate:.0%} [{r.hit_rate_low:.0%}-{r.hit_rate_high:.0%}]\nPAI {r.pai:.1f}")
+            rows.append(cells)
+        return header, rows
+
+    def display_sets(self) -> tuple[list[str], list[list[str]]]:
+        """Return the fixed sets' measures as a text table: a header and one row per set."""
+        sets = self.table[self.table["kind"] == "set"]
+        header = ["set", "share of streets", "test incidents on it", "hit rate [95% interval]", "PAI [interval]"]
+        rows = [[str(r.method), f"{r.length_share:.1%}", f"{r.hits:.0f} of {r.test_incidents}",
+                 f"{r.hit_rate:.0%} [{r.hit_rate_low:.0%}-{r.hit_rate_high:.0%}]",
+                 f"{r.pai:.2f} [{r.pai_low:.2f}-{r.pai_high:.2f}]"] for r in sets.itertuples()]
+        return header, rows
+
+
+def backtest(
+    area: Area, *, split: str | datetime.date | float, incidents: Sequence[str | Path] | None = None,
+    params: PlanParameters | None = None, data_dir: str | Path | None = None, offline: bool = False,
+    network: str | Path | None = None, place_sources: Mapping[str, Sequence[str | Path]] | None = None,
+    windows: Sequence[str] | None = None, weekdays: Sequence[int] | None = None,
+    coverages: Sequence[float] | None = None, draws: int | None = None, seeds: int | None = None,
+    cell_m: float | None = None, seed: int | None = None, extra_sets: Mapping[str, SetMaker] | None = None,
+    use_cache: bool = True, cache_dir: str | Path | None = None,
+) -> Backtest:
+    """Backtest the plan of an area: fit before the split, measure after it.
+
+    Parameters
+    ----------
+    area
+        The area to plan.
+    split
+        A date (``"YYYY-MM-DD"`` or ``datetime.date``) or a fraction of the period in (0, 1)
+        (see :func:`split_incidents`).
+    incidents
+        Dated incident files; default :data:`passages.settings.backtest_incidents` under
+        ``data_dir``.
+    params
+        Plan parameters (snap, bandwidth, hot share, routing...); their ``windows`` and
+        ``weekdays`` are not used: see ``windows``.
+    data_dir, offline, network, place_sources, use_cache, cache_dir
+        As for :func:`passages.plan.make_plan`.
+    windows, weekdays
+        Incidents fitted and counted (default :data:`passages.settings.backtest_windows`
+        and :data:`passages.settings.backtest_weekdays`: the whole day, every day).
+    coverages
+        Shares of network length measured (0-1]; default
+        :data:`passages.settings.backtest_coverages` (1 % to 20 %).
+    draws, seeds, cell_m, seed
+        Bootstrap draws, random-baseline seeds, grid cell side (metres) and the seed of
+        every random draw; defaults in :mod:`passages.settings`.
+    extra_sets
+        More fixed sets, each made from the training plan (:data:`SetMaker`), measured as
+        a set and as a curve (riskiest first). Default :func:`coverage_sets`: officer
+        coverage with the default parameters where :mod:`passages.coverage` is installed;
+        ``{}`` measures none.
+
+    Raises
+    ------
+    InputError
+        Bad split, undated or missing incident file, impossible option.
+    EmptyResultError
+        No test incident lies on a street.
+    """
+    params = params or PlanParameters()
+    params.check()
+    if params.radius_m is not None:
+        area = area.with_radius(params.radius_m)
+    when = parse_split(split) if isinstance(split, str) else split
+    coverages = tuple(float(c) for c in (settings.backtest_coverages if coverages is None else coverages))
+    if not coverages or not all(0 < c <= 1 for c in coverages):
+        raise InputError(f"coverage levels must lie in (0, 1], got {list(coverages)}", field="coverages",
+                         fix="Give shares of network length such as 0.05 for 5 %.")
+    options: dict[str, Any] = {
+        "windows": list(settings.backtest_windows if windows is None else windows),
+        "weekdays": list(settings.backtest_weekdays if weekdays is None else weekdays),
+        "coverages": list(coverages),
+        "bootstrap_draws": settings.bootstrap_draws if draws is None else draws,
+        "random_seeds": settings.random_seeds if seeds is None else seeds,
+        "grid_cell_m": settings.grid_cell_m if cell_m is None else cell_m,
+        "seed": settings.seed if seed is None else seed,
+    }
+    data = Path(data_dir) if data_dir is not None else settings.shared_data_dir()
+    paths = [Path(p) for p in incidents] if incidents else [data / rel for rel in settings.backtest_incidents]
+    for path in paths:
+        if not path.is_file():
+            raise InputError("file not found", path=path, field="--incidents",
+                             fix="Check the path, or point --data-dir / $PASSAGES_DATA at the shared data folder.")
+
+    points, report = load_dated_incidents(paths, area=area, windows=options["windows"],
+                                          weekdays=options["weekdays"], categories=params.categories)
+    parts = split_incidents(points, when)
+    train = training_weights(parts.train, parts.at, half_life_days=params.half_life_days,
+                             lookback_days=params.lookback_days)
+    # the plan's own report counts the test incidents as held out, so that it adds up
+    held_out = len(parts.test) + len(parts.train) - len(train)
+    train_report = IncidentReport(
+        rows_read=report.rows_read, used=len(train), used_weight=float(train["weight"].sum()),
+        dropped={**report.dropped, "held out (on or after the split, or before the lookback)": held_out},
+        notes=list(report.notes), sources=list(report.sources))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        plan = fit_plan(area, train, params=params, data_dir=data, offline=offline, network=network,
+                        place_sources=place_sources, report=train_report, use_cache=use_cache, cache_dir=cache_dir)
+    notes = [
+        _filter_note(params.categories, options["windows"], options["weekdays"]),
+        f"training weights: severity x recency (half-life {params.half_life_days:g} days counted back "
+        f"from the split); test incidents count once each",
+        f"random: mean of {options['random_seeds']} seeded orders; grid KDE: {options['grid_cell_m']:g} m cells, "
+        f"quartic kernel of {params.bandwidth_m:g} m; intervals: {options['bootstrap_draws']} bootstrap draws",
+    ]
+    index, risk = plan.index, plan.risk.risk_per_100m
+    passage = plan.route_set.segment_demand > 0
+    sets = {HOT_SET: plan.risk.hot, PASSAGE_SET: passage}
+    if extra_sets is None:
+        extra_sets = coverage_sets()
+        if not extra_sets:
+            notes.append("officer coverage (passages.coverage) is not available: covered segments are not measured")
+    for name, maker in extra_sets.items():
+        sets[name] = np.asarray(maker(plan), dtype=bool)
+    tie_seed = options["seed"]
+    planned = {PLAN_RISK: rank_segments(risk, seed=tie_seed)}
+    planned.update({PASSAGES if name == PASSAGE_SET else name: rank_segments(risk, seed=tie_seed, among=mask)
+                    for name, mask in sets.items() if name != HOT_SET and mask.any()})
+    baselines = {
+        GRID_KDE: rank_segments(grid_kde_scores(index, train, cell_m=options["grid_cell_m"],
+                                                bandwidth_m=params.bandwidth_m), seed=tie_seed),
+        COUNTS: rank_segments(count_scores(index, train, snap_m=params.snap_m), seed=tie_seed),
+    }
+    common = {"snap_m": params.snap_m, "draws": options["bootstrap_draws"], "seed": options["seed"]}
+    table = pd.concat([
+        evaluate_rankings(index, parts.test, planned, coverages=coverages, **common),
+        random_baseline(index, parts.test, coverages=coverages, snap_m=params.snap_m,
+                        seeds=options["random_seeds"], seed=options["seed"]),
+        evaluate_rankings(index, parts.test, baselines, coverages=coverages, **common),
+        evaluate_sets(index, parts.test, sets, **common),
+    ], ignore_index=True)
+    _, too_far = snap_counts(index, parts.test, snap_m=params.snap_m)
+    on_street = len(parts.test) - too_far
+    if on_street < settings.backtest_min_test:
+        notes.append(f"only {on_street} test incidents lie on a street: the intervals are wide; "
+                     "read the hit rates as rough")
+    if not passage.any():
+        notes.append("no Safe Passage was planned (no school in reach): passages are not measured")
+    notes += list(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, UserWarning)))
+    return Backtest(area, params, parts, plan, table, too_far, options, list(report.sources), notes)
+
+
+def backtest_row(result: Backtest) -> dict[str, Any]:
+    """Return a backtest as one flat row, to sit beside a scenario's coverage metrics.
+
+    Keys: ``split_at``, ``test_incidents`` (on a street), and for each fixed set (hot
+    segments, Safe Passage network, covered segments) ``<set> share``, ``<set> hit rate``
+    (with ``low``/``high`` of its interval) and ``<set> PAI``. A comparison of scenarios
+    runs :func:`backtest` per scenario with its plan parameters and
+    ``extra_sets=coverage_sets(scenario.coverage)`` and adds this row to its table.
+    """
+    row: dict[str, Any] = {"split_at": f"{result.split.at:%Y-%m-%d}", "test_incidents": result.test_on_street}
+    for record in result.table[result.table["kind"] == "set"].to_dict("records"):
+        name = record["method"]
+        row.update({f"{name} share": record["length_share"], f"{name} hit rate": record["hit_rate"],
+                    f"{name} hit rate low": record["hit_rate_low"], f"{name} hit rate high": record["hit_rate_high"],
+                    f"{name} PAI": record["pai"]})
+    return row
+
+
+def _filter_note(categories: Sequence[str], windows: Sequence[str], weekdays: Sequence[int]) -> str:
+    """Return which incidents the backtest fits and counts, in words."""
+    kinds = ", ".join(categories) + " incidents" if categories else "incidents of every kind"
+    hours = "the whole day" if list(windows) == ["00:00-24:00"] else ", ".join(windows)
+    days = ("every day" if sorted(set(weekdays)) == list(range(7))
+            else "days " + ", ".join(map(str, weekdays)) + " (0 = Monday)")
+    default = list(windows) == list(settings.backtest_windows) and list(weekdays) == list(settings.backtest_weekdays)
+    return (f"{kinds}, {hours}, {days}"
+            + (": not only the school-walk windows, so that enough incidents are left to test on" if default else ""))
+
+
+# --------------------------------------------------------------------------- outputs
+
+def write_backtest(result: Backtest, *, out_dir: str | Path | None = None) -> dict[str, Path]:
+    """Write a backtest's table (CSV), curves (PNG) and setting (JSON); return the paths.
+
+    Files go to ``out_dir`` (default ``settings.maps_dir / <area> / "backtest"``):
+    ``backtest.csv``, ``backtest.png`` and ``backtest-summary.json``, each written to a
+    temporary name and renamed. Everything is rendered before the first file is written.
+    """
+    from passages._backtest_plot import curve_png
+
+    folder = Path(out_dir) if out_dir is not None else settings.maps_dir / result.area.slug / "backtest"
+    payloads = {
+        "table": ("backtest.csv", result.table.to_csv(index=False, float_format="%.6g").encode("utf-8")),
+        "curve": ("backtest.png", curve_png(result)),
+        "summary": ("backtest-summary.json", (json.dumps(result.summary(), indent=2) + "\n").encode("utf-8")),
+    }
+    return {key: write_atomic(folder / name, data) for key, (name, data) in payloads.items()}
