@@ -310,7 +310,12 @@ class Locate(branca.element.MacroElement):
             var box = L.DomUtil.create("div", "leaflet-bar leaflet-control pp-locate");
             var link = L.DomUtil.create("a", "", box);
             link.href = "#"; link.title = "Where am I?"; link.setAttribute("role", "button");
-            link.setAttribute("aria-label", "Where am I?"); link.innerHTML = "&#8982;";
+            link.setAttribute("aria-label", "Where am I?");
+            // drawn, not a font glyph: every phone shows it the same
+            link.innerHTML = '<svg width="22" height="22" viewBox="0 0 22 22" style="vertical-align:middle">'
+              + '<circle cx="11" cy="11" r="6" fill="none" stroke="#1a1a1a" stroke-width="2"/>'
+              + '<circle cx="11" cy="11" r="2.2" fill="#1a1a1a"/>'
+              + '<path d="M11 1v4M11 17v4M1 11h4M17 11h4" stroke="#1a1a1a" stroke-width="2"/></svg>';
             L.DomEvent.on(link, "click", function (event) {
               L.DomEvent.stop(event);
               map.locate({setView: true, maxZoom: 17, enableHighAccuracy: true});

@@ -20,7 +20,12 @@ and as QGIS and ArcGIS read without asking. Lengths are metres. Layers:
     Destinations as points (a park at its representative point): ``place_id``, ``kind``,
     ``name``, ``source``, ``enrollment``, ``node``, ``snap_m``, ``usable``.
 ``posts``, ``loops``
-    Officer posts and footbeat loops, when the plan has officer coverage.
+    Officer posts and footbeat loops, when officer coverage is exported with the plan
+    (:func:`coverage_layers`): the columns of :class:`passages.coverage.Coverage` ``posts``
+    and of :meth:`~passages.coverage.Coverage.loops_frame`.
+
+GPX 1.1 (:func:`coverage_gpx`): one file per footbeat, the loop as a track and its stops as
+waypoints, so a phone's navigation app can follow it; the posts as waypoints.
 
 Incident points are never exported: risk is given aggregated on streets only.
 """
@@ -29,16 +34,20 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Mapping
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from pyproj import Transformer
 
-from passages import settings
+from passages import __version__, settings
 from passages._io import write_atomic
+from passages.coverage import Coverage
 from passages.plan import Plan
+from passages.streetindex import StreetIndex
 
 #: The layers of :func:`plan_layers`, in the order they are written.
 LAYERS = ("study_area", "streets", "passages", "routes", "places")
@@ -154,3 +163,88 @@ def export_plan(plan: Plan, out_dir: str | Path | None = None, *, name: str = "p
     sheet = route_sheet(plan).to_csv(index=False, lineterminator="\n")
     written["route_sheet"] = write_atomic(folder / f"{name}-routes.csv", sheet.encode("utf-8"))
     return written
+
+
+GPX_NAMESPACE = "http://www.topografix.com/GPX/1/1"
+
+
+def gpx_document(
+    *,
+    name: str,
+    tracks: Sequence[tuple[str, np.ndarray]],
+    waypoints: Sequence[tuple[str, float, float, str]] = (),
+    description: str = "",
+) -> bytes:
+    """Return a GPX 1.1 document: one track per footbeat loop, one waypoint per stop.
+
+    Parameters
+    ----------
+    name
+        Document name (shown by navigation apps).
+    tracks
+        ``(name, coordinates)`` pairs, coordinates an ``(n, 2)`` array of longitude,
+        latitude in EPSG:4326, in walking order.
+    waypoints
+        ``(name, longitude, latitude, description)`` of each stop or post.
+    description
+        Free text for the metadata.
+    """
+    ET.register_namespace("", GPX_NAMESPACE)
+    ns = f"{{{GPX_NAMESPACE}}}"
+    root = ET.Element(f"{ns}gpx", {"version": "1.1", "creator": f"passages {__version__}"})
+    metadata = ET.SubElement(root, f"{ns}metadata")
+    ET.SubElement(metadata, f"{ns}name").text = name
+    if description:
+        ET.SubElement(metadata, f"{ns}desc").text = description
+    licence = ET.SubElement(metadata, f"{ns}copyright", {"author": "OpenStreetMap contributors"})
+    ET.SubElement(licence, f"{ns}license").text = "https://opendatacommons.org/licenses/odbl/1-0/"
+    for label, lon, lat, desc in waypoints:
+        point = ET.SubElement(root, f"{ns}wpt", {"lat": f"{lat:.6f}", "lon": f"{lon:.6f}"})
+        ET.SubElement(point, f"{ns}name").text = label
+        if desc:
+            ET.SubElement(point, f"{ns}desc").text = desc
+    for label, coords in tracks:
+        track = ET.SubElement(root, f"{ns}trk")
+        ET.SubElement(track, f"{ns}name").text = label
+        segment = ET.SubElement(track, f"{ns}trkseg")
+        for lon, lat in np.asarray(coords, dtype=float).reshape(-1, 2):
+            ET.SubElement(segment, f"{ns}trkpt", {"lat": f"{lat:.6f}", "lon": f"{lon:.6f}"})
+    ET.indent(root)
+    return ET.tostring(root, encoding="UTF-8", xml_declaration=True) + b"\n"
+
+
+def coverage_layers(coverage: Coverage) -> dict[str, gpd.GeoDataFrame]:
+    """Return a coverage's ``posts`` and ``loops`` as layers in EPSG:4326 (see :class:`Coverage`)."""
+    posts = coverage.posts.drop(columns=["x", "y"], errors="ignore").to_crs(settings.input_crs)
+    return {"posts": posts, "loops": coverage.loops_frame().to_crs(settings.input_crs)}
+
+
+def coverage_gpx(coverage: Coverage, index: StreetIndex, *, area_name: str) -> dict[str, bytes]:
+    """Return GPX 1.1 documents: ``officer<N>`` per footbeat (track + stops), ``posts`` for the posts."""
+    to_wgs = Transformer.from_crs(index.crs, settings.input_crs, always_xy=True)
+    documents: dict[str, bytes] = {}
+    for beat in coverage.loops:
+        x, y = np.asarray(beat.geometry.coords).T
+        lon, lat = to_wgs.transform(x, y)
+        stops = []
+        for j, stop in enumerate(beat.stops, start=1):
+            sx, sy = index.node_xy[index.node_positions([stop.node])[0]]
+            slon, slat = to_wgs.transform(sx, sy)
+            stops.append((f"Stop {j}", float(slon), float(slat),
+                          f"{stop.corner}: minutes {stop.arrive_min:.0f}-{stop.leave_min:.0f} of each lap"))
+        documents[f"officer{beat.officer}"] = gpx_document(
+            name=f"Officer {beat.officer} footbeat, {area_name}",
+            description=f"{beat.length_m / 1000:.2f} km lap, {beat.minutes:.0f} min with stops; "
+                        f"windows {', '.join(coverage.windows)}",
+            tracks=[(f"Officer {beat.officer} loop", np.column_stack([lon, lat]))],
+            waypoints=stops,
+        )
+    if len(coverage.posts):
+        documents["posts"] = gpx_document(
+            name=f"Officer posts, {area_name}",
+            description=f"windows {', '.join(coverage.windows)}",
+            tracks=[],
+            waypoints=[(f"Post {int(p.rank)} (officer {int(p.officer)})", float(p.lon), float(p.lat), str(p.corner))
+                       for p in coverage.posts.itertuples()],
+        )
+    return documents

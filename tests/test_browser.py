@@ -141,3 +141,27 @@ def test_where_am_i_centres_the_map_on_the_phones_position(browser: Any, maps: d
 def test_officer_maps_weigh_under_2_mb(maps: dict[str, Path]) -> None:
     for path in maps.values():
         assert path.stat().st_size < 2_000_000
+
+
+def test_officer_map_shows_numbered_posts_and_loops(browser: Any, shared_data: Path, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from passages.compare import run_scenarios, scenario_map_html
+    from passages.maps import officer_color
+    from passages.scenarios import read_scenarios
+
+    monkeypatch.setattr("passages.settings.processed_dir", tmp_path / "processed")
+    (tmp_path / "s.toml").write_text('[scenarios.mixed]\nofficers = 3\nmode = "both"\nwindows = ["07:00-08:30"]\n')
+    (run,) = run_scenarios(load_areas()["south-la"], read_scenarios(tmp_path / "s.toml"), data_dir=shared_data,
+                           check_exact=False)
+    path = tmp_path / "officers.html"
+    path.write_text(scenario_map_html(run), encoding="utf-8")
+    context, page, outside = open_offline(browser, path, viewport=PHONE, is_mobile=True, has_touch=True)
+    labels = page.locator(".pp-officer").all_inner_texts()
+    png = page.screenshot()
+    context.close()
+    assert outside == []
+    posts = {str(int(r)) for r in run.coverage.posts["rank"]}
+    assert posts <= set(labels)  # every post's number is on the map
+    assert any("." in label for label in labels)  # and the loops' numbered stops
+    beat = run.coverage.loops[0]
+    assert colour_pixels(png, officer_color(beat.officer), tolerance=20) > 100  # the loop is drawn
