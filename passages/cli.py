@@ -18,7 +18,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from passages import __version__, settings
-from passages._errors import PassagesError
+from passages._errors import InputError, PassagesError
 from passages.areas import Area, get_area, load_areas
 
 app = typer.Typer(
@@ -157,7 +157,7 @@ def _print_summary(summary: dict[str, Any], written: dict[str, Path], seconds: f
 
 @app.command("plan")
 def plan_command(
-    area: Annotated[str, typer.Option("--area", help="Area slug (see 'passages areas').")],
+    area: Annotated[str | None, typer.Option("--area", help="Area slug (see 'passages areas').")] = None,
     scenario: Annotated[Path | None, typer.Option("--scenario", help="A scenario file (TOML).")] = None,
     offline: Annotated[bool, typer.Option("--offline", help="Never use the internet; local files only.")] = False,
     data_dir: DataDir = None,
@@ -175,13 +175,44 @@ def plan_command(
     out: Annotated[Path | None, typer.Option("--out", help="Output folder (default maps/<area>).")] = None,
     tiles: Annotated[bool, typer.Option("--tiles/--no-tiles", help="Add OpenStreetMap web tiles to the map.")] = True,
     cache: Annotated[bool, typer.Option("--cache/--no-cache", help="Reuse the processed street network.")] = True,
+    all_areas: Annotated[bool, typer.Option("--all-areas", help="Plan every area (with --offline: those with a "
+                                            "local network) x scenario, fanned out on Dask.")] = False,
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help="Dask scheduler address for --all-areas "
+                                                  "(default: local processes).")] = None,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", help="Local Dask processes (default: one per core).")] = None,
 ) -> None:
-    """Plan one area: street risk, safer routes, the Safe Passage network and its map."""
+    """Plan one area (or --all-areas): street risk, safer routes, the Safe Passage network and its map."""
     with _clean_exit():
-        chosen = get_area(area, areas_file=areas_file)
         places = {"schools": schools or [], "transit": transit or [], "parks": parks or []}
+        if all_areas or scheduler is not None:
+            _plan_all(area=area, all_areas=all_areas, scheduler=scheduler, workers=workers, scenario=scenario,
+                      offline=offline, data_dir=data_dir, network=network, incidents=incidents, places=places,
+                      areas_file=areas_file, out=out, tiles=tiles, use_cache=cache)
+            return
+        if area is None:
+            raise PassagesError("give --area SLUG (see 'passages areas'), or --all-areas")
+        chosen = get_area(area, areas_file=areas_file)
         _plan_one(chosen, scenario=scenario, offline=offline, data_dir=data_dir, network=network,
                   incidents=incidents, places=places, out=out, tiles=tiles, use_cache=cache)
+
+
+def _plan_all(*, area: str | None, all_areas: bool, scheduler: str | None, workers: int | None,
+              areas_file: Path | None, out: Path | None, **options: Any) -> None:
+    """Plan every area x scenario on Dask and print one line per plan (logic in passages.distributed)."""
+    from passages.distributed import plan_all_areas
+
+    started = time.perf_counter()
+    with console.status("planning on Dask") as status:
+        rows = plan_all_areas(area=area, all_areas=all_areas, scheduler=scheduler, workers=workers,
+                              areas_file=areas_file, out=out, on_status=status.update, **options)
+    table = Table(title="Plans", title_justify="left")
+    for column in ("area", "scenario", "routes", "passage km", "written to"):
+        table.add_column(column, overflow="fold")
+    for slug, name, routed, passage_km, map_path, _ in rows:
+        table.add_row(slug, name, str(routed), f"{passage_km:.2f}", f"{map_path.parent}/{name}.html, -summary.json")
+    console.print(table)
+    console.print(f"time {time.perf_counter() - started:.1f} s")
 
 
 @app.command("demo")
@@ -231,3 +262,120 @@ def export_command(
     console.print(f"[bold]Exported {chosen.name}[/] (EPSG:4326):")
     for layer, path in written.items():
         console.print(f"  {layer:<12} {path}")
+
+
+@app.command("backtest")
+def backtest_command(
+    area: Annotated[str, typer.Option("--area", help="Area slug (see 'passages areas').")],
+    split: Annotated[str, typer.Option("--split", help="Split date YYYY-MM-DD, or a fraction of the period (0-1).")],
+    incidents: Annotated[list[Path] | None, typer.Option(
+        "--incidents", help="Dated incident file (LAPD CSV); repeatable. Default: LAPD extracts 2020-2022.")] = None,
+    offline: Annotated[bool, typer.Option("--offline", help="Never use the internet; local files only.")] = False,
+    data_dir: DataDir = None,
+    areas_file: AreasFile = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Output folder (default maps/<area>/backtest).")] = None,
+) -> None:
+    """Backtest a plan: fit risk before the split, measure hit rate and PAI on the incidents after it."""
+    from passages.evaluate import backtest, write_backtest
+
+    with _clean_exit():
+        result = backtest(get_area(area, areas_file=areas_file), split=split, incidents=incidents,
+                          data_dir=data_dir, offline=offline)
+        written = write_backtest(result, out_dir=out)
+    console.print(f"[bold]Backtest: {result.area.name}[/]\n{result.split.describe()}; "
+                  f"{result.test_on_street:,} test incidents on a street, {result.test_too_far:,} too far from one")
+    for note in result.notes:
+        console.print(f"note: {note}")
+    for title, (header, rows) in ((f"Hit rate [95% interval] and PAI by share of street length chosen "
+                                   f"({result.test_on_street:,} test incidents)", result.display()),
+                                  ("The plan's own sets", result.display_sets())):
+        table = Table(*header, title=title, title_justify="left", show_lines=True)
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+    for kind, path in written.items():
+        console.print(f"{kind:<8} {path}")
+
+
+@app.command("compare")
+def compare_command(
+    file: Annotated[Path, typer.Argument(help="Scenario file (TOML): officers, mode, windows...; see scenarios/.")],
+    area: Annotated[str, typer.Option("--area", help="Area slug (see 'passages areas').")],
+    offline: Annotated[bool, typer.Option("--offline", help="Never use the internet; local files only.")] = False,
+    data_dir: DataDir = None,
+    areas_file: AreasFile = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Output folder (default maps/<area>/compare).")] = None,
+    maps: Annotated[str | None, typer.Option(
+        "--maps", help="Two scenarios to map side by side, NAME,NAME (default: the first two).")] = None,
+    tiles: Annotated[bool, typer.Option("--tiles/--no-tiles", help="Offer OSM web tiles on the maps.")] = True,
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help="Fan the scenarios out on this Dask "
+                                                  "scheduler (or 'local' for local processes).")] = None,
+) -> None:
+    """Compare officer coverage scenarios: a table (terminal and CSV), a chart and side-by-side maps."""
+    from passages.compare import metrics_table, pick_pair, rich_table, run_scenarios, write_comparison
+    from passages.scenarios import read_scenarios
+
+    started = time.perf_counter()
+    with _clean_exit():
+        chosen = get_area(area, areas_file=areas_file)
+        scenarios = read_scenarios(file)
+        pair = pick_pair([s.name for s in scenarios], [n.strip() for n in maps.split(",")] if maps else None)
+        with console.status(f"{chosen.slug}: planning") as status:
+            if scheduler is not None:  # one Dask task per set of plan parameters (passages.distributed)
+                from passages.distributed import run_scenarios_on_cluster
+
+                runs = run_scenarios_on_cluster(
+                    chosen, scenarios, scheduler=None if scheduler == "local" else scheduler, data_dir=data_dir,
+                    offline=offline, on_scenario=lambda name: status.update(f"{chosen.slug}: scenario {name}"))
+            else:
+                runs = run_scenarios(chosen, scenarios, data_dir=data_dir, offline=offline,
+                                     on_scenario=lambda name: status.update(f"{chosen.slug}: scenario {name}"))
+            status.update(f"{chosen.slug}: table, chart and maps")
+            written = write_comparison(runs, out or settings.maps_dir / chosen.slug / "compare", name=file.stem,
+                                       maps=pair, tiles=tiles)
+    console.print(rich_table(metrics_table(runs), title=f"Coverage scenarios: {chosen.name} ({file.name})"))
+    for kind, path in written.items():
+        console.print(f"{kind:<6} {path}")
+    console.print(f"time   {time.perf_counter() - started:.1f} s")
+
+
+@app.command("brief")
+def brief_command(
+    file: Annotated[Path, typer.Argument(help="Scenario file (TOML); see scenarios/.")],
+    area: Annotated[str, typer.Option("--area", help="Area slug (see 'passages areas').")],
+    scenario: Annotated[str | None, typer.Option(
+        "--scenario", help="The scenario of the file to brief (default: every scenario).")] = None,
+    bells: Annotated[Path | None, typer.Option(
+        "--bells", help="School bell times, a CSV with school,start,end (HH:MM).")] = None,
+    offline: Annotated[bool, typer.Option("--offline", help="Never use the internet; local files only.")] = False,
+    data_dir: DataDir = None,
+    areas_file: AreasFile = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Output folder (default maps/<area>/officers).")] = None,
+) -> None:
+    """Write what officers take out: their map, briefing sheets (PDF, PNG), GPX loops, and the GeoPackage."""
+    from passages.briefing import read_bells, write_officer_pack
+    from passages.compare import run_scenarios
+    from passages.scenarios import read_scenarios
+
+    with _clean_exit():
+        chosen = get_area(area, areas_file=areas_file)
+        scenarios = read_scenarios(file)
+        if scenario is not None:
+            scenarios = [s for s in scenarios if s.name == scenario]
+            if not scenarios:
+                raise InputError(f"no scenario {scenario!r}", path=file, field="--scenario",
+                                 fix="Scenarios in the file: " + ", ".join(s.name for s in read_scenarios(file)) + ".")
+        bell_times = read_bells(bells) if bells is not None else None
+        folder = out or settings.maps_dir / chosen.slug / "officers"
+        with console.status(f"{chosen.slug}: planning") as status:
+            runs = run_scenarios(chosen, scenarios, data_dir=data_dir, offline=offline, check_exact=False,
+                                 on_scenario=lambda name: status.update(f"{chosen.slug}: scenario {name}"))
+            packs = {}
+            for run in runs:
+                status.update(f"{chosen.slug}: briefing {run.scenario.name}")
+                packs[run.scenario.name] = write_officer_pack(run, folder / run.scenario.name, bells=bell_times)
+    for name, written in packs.items():
+        pdf = written["pdf"]
+        gpx = sorted(str(p.name) for key, p in written.items() if key.endswith(".gpx"))
+        console.print(f"[bold]{name}[/]: {written['map']}, {pdf} "
+                      f"({len(written) - 2} files; GPX: {', '.join(gpx) or 'none'})")

@@ -307,17 +307,12 @@ def plan_credits(plan: Plan) -> list[str]:
     return credits
 
 
-def write_plan(
-    plan: Plan, *, out_dir: str | Path | None = None, name: str = "plan", tiles: bool = True
-) -> dict[str, Path]:
-    """Draw the plan's map and write its summary; return the paths written.
+def map_layers(plan: Plan) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """Return what a plan map draws, in EPSG:4326: the segments, the passages, the places.
 
-    Files go to ``out_dir`` (default ``settings.maps_dir / area slug``): ``<name>.html``
-    (the map) and ``<name>-summary.json``. Each is written to a temporary name and renamed.
+    Places are points (a park at its representative point), the site (centre or
+    entrances) first as places of kind ``"site"``.
     """
-    from passages.maps import plan_map, save_map
-
-    folder = Path(out_dir) if out_dir is not None else settings.maps_dir / plan.area.slug
     segments = plan.segments().to_crs(settings.input_crs)
     passages = segments[segments["demand"] > 0].reset_index(drop=True)
     places = plan.places.copy()
@@ -329,6 +324,21 @@ def write_plan(
         geometry=gpd.points_from_xy(origin_xy[:, 0], origin_xy[:, 1]), crs=places.crs,
     )
     places = pd.concat([sites, places], ignore_index=True).to_crs(settings.input_crs)
+    return segments, passages, places
+
+
+def write_plan(
+    plan: Plan, *, out_dir: str | Path | None = None, name: str = "plan", tiles: bool = True
+) -> dict[str, Path]:
+    """Draw the plan's map and write its summary; return the paths written.
+
+    Files go to ``out_dir`` (default ``settings.maps_dir / area slug``): ``<name>.html``
+    (the map) and ``<name>-summary.json``. Each is written to a temporary name and renamed.
+    """
+    from passages.maps import plan_map, save_map
+
+    folder = Path(out_dir) if out_dir is not None else settings.maps_dir / plan.area.slug
+    segments, passages, places = map_layers(plan)
     fmap = plan_map(
         area=plan.area, segments=segments, passages=passages, places=places,
         title=f"Safe Passages: {plan.area.name}", credits=plan_credits(plan), tiles=tiles,

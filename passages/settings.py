@@ -68,6 +68,67 @@ severity: dict[str, float] = {"violent": 3.0, "property": 1.0, "other": 0.5}
 #: Walking pace used for times shown to officers (km/h).
 walk_kmh: float = 4.5
 
+#: Officers on duty in each time window of a coverage scenario.
+officers: int = 2
+
+#: How officers cover the passages: "posts" (standing at corners), "footbeats" (walking
+#: closed loops with stops) or "both" (half at posts, rounded up, the rest on loops).
+coverage_mode: str = "posts"
+
+#: An officer watches the street segments whose midpoint lies within this distance of
+#: them along the network (metres).
+cover_radius_m: float = 150.0
+
+#: Length of a footbeat stop at a corner (minutes); the Koper curve asks for 10-15.
+stop_minutes: float = 12.0
+
+#: Stops per footbeat lap, at the worst corners on the loop.
+stops_per_loop: int = 2
+
+#: A footbeat lap fits this many times into the shortest window, so the officer comes
+#: back to the worst corners within the window (the Koper curve).
+laps: int = 2
+
+#: A footbeat lap never lasts longer than this (minutes): the Koper curve's revisit interval.
+max_lap_minutes: float = 120.0
+
+#: Backtests: dated incident files read when none is given, relative to the shared data
+#: folder: the LAPD open-data extracts of 2020-2022 (the hourly sample has no dates).
+backtest_incidents: tuple[str, ...] = (
+    "incidents/ivanco19_Project-1/Crime_Data_from_2020_to_Present.csv",
+    "incidents/pratiksha1821_DataDrivenCrimeAnalysis/Crime_Data_from_2020_to_Present.csv",
+    "incidents/OwenGeeAndre_Data/Crime_Data_from_2020_to_Present.csv",
+)
+
+#: Backtests: time windows of the incidents fitted and counted: the whole day, not the
+#: school-walk windows, so that enough incidents are left to test on.
+backtest_windows: tuple[str, ...] = ("00:00-24:00",)
+
+#: Backtests: days of the incidents fitted and counted (0 = Monday): every day.
+backtest_weekdays: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6)
+
+#: Backtests: shares of network length chosen at which hit rate and PAI are measured.
+backtest_coverages: tuple[float, ...] = tuple(round(0.01 * level, 2) for level in range(1, 21))
+
+#: Backtests: below this many test incidents on a street, the report warns that the
+#: intervals are wide.
+backtest_min_test: int = 50
+
+#: Backtests: bootstrap draws of the test incidents behind each interval.
+bootstrap_draws: int = 1000
+
+#: Backtests: random segment orders averaged for the random baseline.
+random_seeds: int = 200
+
+#: Backtests: side of the square cells of the grid kernel-density baseline (metres).
+grid_cell_m: float = 150.0
+
+#: Seed of every random draw (backtest ties, baselines and bootstrap).
+seed: int = 0
+
+#: Seconds to wait for a Dask scheduler given with --scheduler before giving up.
+dask_connect_timeout_s: float = 10.0
+
 #: Folder of downloaded and imported inputs (osmnx's HTTP cache lives here).
 raw_dir: Path = Path("data/raw")
 
