@@ -27,6 +27,7 @@ import json
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -70,8 +71,9 @@ def run_child(edges: int, incidents: int, routes: int, *, area_slug: str, data_d
     from passages.synthetic import synthetic_city
 
     started = time.perf_counter()
-    city = synthetic_city(load_areas()[area_slug], target_edges=edges, incident_count=incidents,
-                          data_dir=data_dir, seed=seed)
+    with tempfile.TemporaryDirectory() as cache:  # the benchmark leaves no cache behind
+        city = synthetic_city(load_areas()[area_slug], target_edges=edges, incident_count=incidents,
+                              data_dir=data_dir, seed=seed, cache_dir=cache)
     build_s = time.perf_counter() - started
     started = time.perf_counter()
     index = StreetIndex(city.graph)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -51,3 +52,14 @@ def sample_graphs(shared_data: Path, network_cache: Path) -> dict[str, object]:
         slug: load_network(areas[slug], areas[slug].source_paths("network", shared_data)[0], cache_dir=network_cache)
         for slug in SAMPLE_SLUGS
     }
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _processed_dir_outside_the_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Keep caches tests write out of the repository's data/processed folder (session-wide,
+    so module-scoped fixtures are covered too)."""
+    import passages.settings
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(passages.settings, "processed_dir", tmp_path_factory.mktemp("processed"))
+        yield

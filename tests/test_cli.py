@@ -22,6 +22,7 @@ SAMPLES = ("south-la", "south-central", "downtown")
 def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Run every command in an empty folder, so maps/ and data/ land there."""
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("passages.settings.processed_dir", Path("data/processed"))  # the default, under tmp_path
     monkeypatch.setenv("COLUMNS", "200")
     return tmp_path
 
