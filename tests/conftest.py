@@ -63,3 +63,12 @@ def _processed_dir_outside_the_repo(tmp_path_factory: pytest.TempPathFactory) ->
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(passages.settings, "processed_dir", tmp_path_factory.mktemp("processed"))
         yield
+
+
+@pytest.fixture(scope="session")
+def sample_plans(shared_data: Path) -> dict[str, object]:
+    """The default plans of the three sample areas, made once per session (treat as read-only)."""
+    from passages.areas import load_areas
+    from passages.plan import make_plan
+
+    return {slug: make_plan(load_areas()[slug], data_dir=shared_data) for slug in SAMPLE_SLUGS}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
 
 import networkx as nx
 import numpy as np
@@ -13,19 +12,16 @@ from hypothesis import strategies as st
 
 from passages._errors import InputError
 from passages._max_cover import add_greedily, improve, undominated, value
-from passages.areas import load_areas
 from passages.coverage import POST_COLUMNS, CoverageModel, cover
-from passages.plan import Plan, make_plan
+from passages.plan import Plan
 from passages.scenarios import CoverageParameters, window_minutes
 
 SAMPLES = ("south-la", "south-central", "downtown")
 
 
 @pytest.fixture(scope="module")
-def plans(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Plan]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("passages.settings.processed_dir", tmp_path_factory.mktemp("processed"))
-        return {slug: make_plan(load_areas()[slug], data_dir=shared_data) for slug in SAMPLES}
+def plans(sample_plans: dict[str, Plan]) -> dict[str, Plan]:
+    return {slug: sample_plans[slug] for slug in SAMPLES}
 
 
 @pytest.fixture(scope="module")

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from passages.areas import load_areas
 from passages.coverage import CoverageModel, cover
 from passages.footbeats import Footbeat, loop_overlap, plan_footbeats
-from passages.plan import Plan, make_plan
+from passages.plan import Plan
 from passages.scenarios import CoverageParameters, lap_minutes
 from passages.streetindex import StreetIndex
 
@@ -24,10 +22,8 @@ MAX_OVERLAP = 0.10
 
 
 @pytest.fixture(scope="module")
-def plans(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Plan]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("passages.settings.processed_dir", tmp_path_factory.mktemp("processed"))
-        return {slug: make_plan(load_areas()[slug], data_dir=shared_data) for slug in SAMPLES}
+def plans(sample_plans: dict[str, Plan]) -> dict[str, Plan]:
+    return {slug: sample_plans[slug] for slug in SAMPLES}
 
 
 @pytest.fixture(scope="module")
