@@ -310,9 +310,19 @@ def compare_command(
     tiles: Annotated[bool, typer.Option("--tiles/--no-tiles", help="Offer OSM web tiles on the maps.")] = True,
     scheduler: Annotated[str | None, typer.Option("--scheduler", help="Fan the scenarios out on this Dask "
                                                   "scheduler (or 'local' for local processes).")] = None,
+    backtest_split: Annotated[str | None, typer.Option(
+        "--backtest", help="Also backtest each scenario, split at DATE or FRACTION (dated LAPD incidents).")] = None,
 ) -> None:
     """Compare officer coverage scenarios: a table (terminal and CSV), a chart and side-by-side maps."""
-    from passages.compare import metrics_table, pick_pair, rich_table, run_scenarios, write_comparison
+    from passages.compare import (
+        backtest_table,
+        metrics_table,
+        pick_pair,
+        rich_backtest_table,
+        rich_table,
+        run_scenarios,
+        write_comparison,
+    )
     from passages.scenarios import read_scenarios
 
     started = time.perf_counter()
@@ -330,10 +340,17 @@ def compare_command(
             else:
                 runs = run_scenarios(chosen, scenarios, data_dir=data_dir, offline=offline,
                                      on_scenario=lambda name: status.update(f"{chosen.slug}: scenario {name}"))
+            backtests = None
+            if backtest_split is not None:
+                status.update(f"{chosen.slug}: backtests split at {backtest_split}")
+                backtests = backtest_table(runs, split=backtest_split, data_dir=data_dir, offline=offline)
             status.update(f"{chosen.slug}: table, chart and maps")
             written = write_comparison(runs, out or settings.maps_dir / chosen.slug / "compare", name=file.stem,
-                                       maps=pair, tiles=tiles)
+                                       maps=pair, tiles=tiles, backtests=backtests)
     console.print(rich_table(metrics_table(runs), title=f"Coverage scenarios: {chosen.name} ({file.name})"))
+    if backtests is not None:
+        console.print(rich_backtest_table(backtests, title=f"Backtests split at {backtest_split}: hit rate "
+                                          "[95 % interval] and PAI of each set on the incidents after the split"))
     for kind, path in written.items():
         console.print(f"{kind:<6} {path}")
     console.print(f"time   {time.perf_counter() - started:.1f} s")

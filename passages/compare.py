@@ -166,6 +166,50 @@ def rich_table(table: pd.DataFrame, *, title: str) -> Table:
     return out
 
 
+# --------------------------------------------------------------------------- backtests
+
+
+def backtest_table(runs: Sequence[ScenarioRun], *, split: str, data_dir: str | Path | None = None,
+                   offline: bool = False) -> pd.DataFrame:
+    """Return each scenario's backtest (:func:`passages.evaluate.backtest`) as one row.
+
+    Risk is refitted on the dated incidents before ``split`` with the scenario's plan
+    parameters, its officers placed with its coverage parameters, and their covered
+    segments, the hot segments and the Safe Passage network measured on the incidents
+    after it. Columns: ``scenario`` and those of :func:`passages.evaluate.backtest_row`.
+    """
+    from passages.evaluate import backtest, backtest_row, coverage_sets
+
+    rows = []
+    for run in runs:
+        result = backtest(run.plan.area, split=split, params=run.scenario.params, data_dir=data_dir,
+                          offline=offline, extra_sets=coverage_sets(run.scenario.coverage))
+        rows.append({"scenario": run.scenario.name, **backtest_row(result)})
+    return pd.DataFrame(rows)
+
+
+def rich_backtest_table(table: pd.DataFrame, *, title: str) -> Table:
+    """Return the scenarios' backtests as a Rich table: hit rate with its interval and PAI per set."""
+    from passages.evaluate import COVERED_SET, HOT_SET, PASSAGE_SET
+
+    out = Table(title=title, title_justify="left")
+    out.add_column("scenario", no_wrap=True)
+    out.add_column("test incidents", justify="right")
+    for name in (COVERED_SET, HOT_SET, PASSAGE_SET):
+        out.add_column(f"{name}: share, hit rate, PAI", justify="right")
+    for row in table.to_dict("records"):
+        cells = []
+        for name in (COVERED_SET, HOT_SET, PASSAGE_SET):
+            if f"{name} PAI" not in row or pd.isna(row[f"{name} PAI"]):
+                cells.append("-")
+                continue
+            cells.append(f"{row[f'{name} share']:.1%}, {row[f'{name} hit rate']:.0%} "
+                         f"[{row[f'{name} hit rate low']:.0%}-{row[f'{name} hit rate high']:.0%}], "
+                         f"{row[f'{name} PAI']:.2f}")
+        out.add_row(str(row["scenario"]), str(row["test_incidents"]), *cells)
+    return out
+
+
 # --------------------------------------------------------------------------- the chart
 
 
@@ -344,8 +388,12 @@ def write_comparison(
     name: str = "compare",
     maps: Sequence[str] | None = None,
     tiles: bool = True,
+    backtests: pd.DataFrame | None = None,
 ) -> dict[str, Path]:
     """Write the table (CSV), the chart (PNG) and the side-by-side map (HTML); return their paths.
+
+    With ``backtests`` (:func:`backtest_table`), the CSV carries each scenario's backtest
+    columns beside its coverage metrics.
 
     Everything is built first and then written, each file atomically, so a failure leaves
     no half-written output.
@@ -353,6 +401,8 @@ def write_comparison(
     by_name = {r.scenario.name: r for r in runs}
     first, second = (by_name[n] for n in pick_pair(list(by_name), maps))
     table = metrics_table(runs)
+    if backtests is not None:
+        table = table.merge(backtests, on="scenario", how="left")
     area = runs[0].plan.area
     curves = coverage_curves(runs)
     chart = chart_png(runs, curves, title=f"{area.name}: coverage by officers on duty ({name})")

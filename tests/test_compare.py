@@ -7,6 +7,7 @@ import io
 import itertools
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -146,3 +147,25 @@ def test_a_bad_scenario_file_names_the_key_and_the_file(shared_data: Path, tmp_p
     assert result.exit_code == 2
     assert str(path) in result.stderr.replace("\n", "") and "'officers'" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_compare_shows_each_scenarios_backtest_beside_its_metrics(shared_data: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from passages.cli import app
+
+    scenarios = tmp_path / "two.toml"
+    scenarios.write_text('[scenarios.posts-2]\nofficers = 2\nmode = "posts"\n'
+                         '[scenarios.loops-2]\nofficers = 2\nmode = "footbeats"\n')
+    result = CliRunner().invoke(app, ["compare", str(scenarios), "--area", "downtown", "--offline", "--data-dir",
+                                      str(shared_data), "--out", str(tmp_path / "out"), "--backtest", "2020-07-01",
+                                      "--no-tiles"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(tmp_path / "out" / "two.csv")
+    assert list(table["scenario"]) == ["posts-2", "loops-2"]
+    for column in ("exposure_share", "test_incidents", "covered segments PAI", "covered segments hit rate low",
+                   "hot segments PAI", "Safe Passage network PAI"):
+        assert column in table.columns
+    assert (table["test_incidents"] > 100).all()  # downtown's dated incidents after mid-2020
+    assert (table["covered segments hit rate low"] <= table["covered segments hit rate"]).all()
+    assert "Backtests split at 2020-07-01" in result.stdout
