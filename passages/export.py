@@ -32,8 +32,6 @@ Incident points are never exported: risk is given aggregated on streets only.
 
 from __future__ import annotations
 
-import os
-import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -44,7 +42,7 @@ import pandas as pd
 from pyproj import Transformer
 
 from passages import __version__, settings
-from passages._io import write_atomic
+from passages._io import atomic_path, write_atomic
 from passages.coverage import Coverage
 from passages.plan import Plan
 from passages.streetindex import StreetIndex
@@ -119,19 +117,9 @@ def plan_layers(plan: Plan) -> dict[str, gpd.GeoDataFrame]:
 
 def _write_geopackage(layers: Mapping[str, gpd.GeoDataFrame], path: Path) -> Path:
     """Write every layer into one GeoPackage through a temporary file, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".gpkg", dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
-    tmp.unlink()  # the GeoPackage driver creates the file itself
-    try:
+    with atomic_path(path, suffix=".gpkg") as tmp:
         for layer, frame in layers.items():
             frame.to_file(tmp, layer=layer, driver="GPKG", engine="pyogrio")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return path
 
 

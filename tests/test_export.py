@@ -10,7 +10,7 @@ import pandas as pd
 import pyogrio
 import pytest
 
-from passages import export as export_module
+import passages._io
 from passages.areas import load_areas
 from passages.export import LAYERS, export_plan, route_sheet, street_runs
 from passages.plan import Plan, make_plan
@@ -102,7 +102,7 @@ def test_a_failed_export_leaves_no_half_geopackage(plan: Plan, tmp_path: Path, m
     def boom(*args: object, **kwargs: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(export_module.os, "replace", boom)
+    monkeypatch.setattr(passages._io.os, "replace", boom)
     with pytest.raises(OSError, match="disk full"):
         export_plan(plan, tmp_path)
     assert target.read_bytes() == b"old"
