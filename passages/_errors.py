@@ -6,7 +6,25 @@ that the command line can print it as one line and exit non-zero.
 
 from __future__ import annotations
 
+import unicodedata
 from pathlib import Path
+
+#: A message longer than this is cut (characters): a message never floods the terminal.
+MAX_MESSAGE_CHARS = 600
+
+
+def printable(text: object, *, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """Return ``text`` as one printable line: control characters escaped, cut to ``limit``.
+
+    Messages quote file names, field names and parts of bad files; this keeps raw bytes,
+    terminal escape sequences and line breaks out of the terminal.
+    """
+    value = str(text)
+    value = "".join(
+        ch if ch == " " or not unicodedata.category(ch).startswith(("C", "Z")) else ch.encode("unicode_escape").decode()
+        for ch in value
+    )
+    return value if len(value) <= limit else value[: limit - 1] + "…"
 
 
 class PassagesError(Exception):
@@ -39,6 +57,9 @@ class InputError(PassagesError, ValueError):
         row: int | None = None,
         fix: str | None = None,
     ) -> None:
+        problem = printable(problem)
+        fix = printable(fix) if fix is not None else None
+        field = printable(field, limit=120) if field is not None else None
         self.problem = problem
         self.path = Path(path) if path is not None else None
         self.field = field
@@ -46,7 +67,7 @@ class InputError(PassagesError, ValueError):
         self.fix = fix
         parts = []
         if self.path is not None:
-            where = str(self.path)
+            where = printable(self.path, limit=300)
             if row is not None:
                 where += f", row {row}"
             parts.append(where)
