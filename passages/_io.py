@@ -29,7 +29,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path, PurePosixPath
+from pathlib import Path, PurePath, PurePosixPath
 from typing import IO
 
 from passages._errors import InputError, PassagesError
@@ -131,13 +131,13 @@ class OutputSet:
         self.owns = tuple(owns)
         self.written: list[str] = []
 
-    def _relative(self, name: str | Path) -> PurePosixPath:
-        rel = PurePosixPath(Path(name).as_posix())
+    def _relative(self, name: str | PurePath) -> PurePosixPath:
+        rel = PurePosixPath(PurePath(name).as_posix())
         if rel.is_absolute() or not rel.parts or any(p in ("", ".", "..") for p in rel.parts):
             raise ValueError(f"output name {str(name)!r} must be a relative path inside the output folder")
         return rel
 
-    def path(self, name: str | Path) -> Path:
+    def path(self, name: str | PurePath) -> Path:
         """Return where to write ``name`` (relative to the target folder) in the staging folder."""
         rel = self._relative(name)
         where = self.staging.joinpath(*rel.parts)
@@ -146,11 +146,11 @@ class OutputSet:
             self.written.append(rel.as_posix())
         return where
 
-    def final(self, name: str | Path) -> Path:
+    def final(self, name: str | PurePath) -> Path:
         """Return the path ``name`` will have in the target folder after the commit."""
         return self.target.joinpath(*self._relative(name).parts)
 
-    def write(self, name: str | Path, data: bytes) -> Path:
+    def write(self, name: str | PurePath, data: bytes) -> Path:
         """Write ``data`` as ``name`` and return its final path (see :meth:`final`)."""
         where = self.path(name)
         try:
@@ -161,7 +161,7 @@ class OutputSet:
                               "Free some disk space or choose another --out folder.") from None
         return self.final(name)
 
-    def subset(self, folder: str | Path) -> OutputSet:
+    def subset(self, folder: str | PurePath) -> OutputSet:
         """Return a view of this set whose names are relative to ``folder`` inside it."""
         rel = self._relative(folder)
         view = _SubSet(self, rel)
@@ -180,13 +180,13 @@ class _SubSet(OutputSet):
         self._parent = parent
         self._prefix = prefix
 
-    def path(self, name: str | Path) -> Path:
+    def path(self, name: str | PurePath) -> Path:
         return self._parent.path(self._prefix / self._relative(name))
 
-    def final(self, name: str | Path) -> Path:
+    def final(self, name: str | PurePath) -> Path:
         return self._parent.final(self._prefix / self._relative(name))
 
-    def write(self, name: str | Path, data: bytes) -> Path:
+    def write(self, name: str | PurePath, data: bytes) -> Path:
         return self._parent.write(self._prefix / self._relative(name), data)
 
 
