@@ -34,6 +34,13 @@ def curve_png(result: Backtest, *, dpi: int = 110) -> bytes:
     share. The PNG carries no software version or time, so the same backtest gives the
     same bytes.
     """
+    from passages._figures import literal_text
+
+    with literal_text():  # area and method names are drawn as written, never as mathtext
+        return _curve_png(result, dpi=dpi)
+
+
+def _curve_png(result: Backtest, *, dpi: int) -> bytes:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 

@@ -25,12 +25,12 @@ import fnmatch
 import json
 import os
 import shutil
+import signal
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path, PurePath, PurePosixPath
-from typing import IO
 
 from passages._errors import InputError, PassagesError
 
@@ -47,6 +47,17 @@ MAX_FOLDER_NAME_BYTES = 200
 # Endings of the files passages writes: a folder holding only these (and folders) is
 # taken to be an output folder of an older passages without a manifest.
 _OUTPUT_ENDINGS = (".html", ".json", ".gpkg", ".geojson", ".csv", ".png", ".gpx", ".pdf", ".tmp")
+
+
+#: Environment variable naming a point of :func:`output_set` at which the process kills
+#: itself with SIGKILL ("staged", "carried", "exchanged"): the tests' fault injection, so
+#: that a kill at the worst moments is tested, not hoped for. Unset in normal use.
+FAULT_VARIABLE = "PASSAGES_FAULT"
+
+
+def _fault(point: str) -> None:
+    if os.environ.get(FAULT_VARIABLE) == point:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 class OutputError(PassagesError):
@@ -190,50 +201,59 @@ class _SubSet(OutputSet):
         return self._parent.write(self._prefix / self._relative(name), data)
 
 
-def _lock(path: Path, *, blocking: bool) -> IO[bytes] | None:
-    """Open ``path`` and take an exclusive lock on it; ``None`` if it is held and not blocking."""
-    handle = open(path, "a+b")  # noqa: SIM115 - held for the life of the lock
+def _lock(path: Path, *, blocking: bool) -> int | None:
+    """Take an exclusive lock on the folder ``path``; return its descriptor, ``None`` if held elsewhere.
+
+    Locks are ``flock`` locks on the folders themselves (no lock files to leave behind);
+    the system drops them when their process dies, however it dies.
+    """
+    fd = os.open(path, os.O_RDONLY)
     try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
     except BlockingIOError:
-        handle.close()
+        os.close(fd)
         return None
     except BaseException:
-        handle.close()
+        os.close(fd)
         raise
-    return handle
+    return fd
 
 
-def _unlock(handle: IO[bytes] | None, path: Path | None = None) -> None:
-    if handle is None:
-        return
-    if path is not None:
-        path.unlink(missing_ok=True)
-    handle.close()
+def _unlock(fd: int | None) -> None:
+    if fd is not None:
+        os.close(fd)
 
 
 def _clean_stale(target: Path) -> None:
-    """Remove staging folders of dead runs beside ``target``; undo a half-done swap."""
+    """Remove staging folders of dead runs beside ``target``; undo a half-done swap.
+
+    Runs with the parent folder locked, as commits do, so it never meets a live swap
+    half-way; a staging folder whose lock is free belongs to a dead run.
+    """
     parent = target.parent
     if not parent.is_dir():
         return
     prefix = f".{target.name}."
-    for entry in sorted(parent.iterdir()):
-        name = entry.name
-        if not name.startswith(prefix) or name.endswith(".lock") or not (
-                ".staging-" in name or ".old-" in name):
-            continue
-        lock_path = entry.with_name(name + ".lock")
-        held = _lock(lock_path, blocking=False)
-        if held is None:
-            continue  # a live run owns it
-        try:
-            if ".old-" in name and not target.exists():
-                os.rename(entry, target)  # a swap cut between its two renames: put the old set back
-            else:
-                shutil.rmtree(entry, ignore_errors=True)
-        finally:
-            _unlock(held, lock_path)
+    parent_lock = _lock(parent, blocking=True)
+    try:
+        for entry in sorted(parent.iterdir()):
+            name = entry.name
+            if not name.startswith(prefix) or not entry.is_dir() or not (".staging-" in name or ".old-" in name):
+                continue
+            if ".old-" in name:  # a swap cut between its two renames: put the old set back
+                if not target.exists():
+                    os.rename(entry, target)
+                else:
+                    shutil.rmtree(entry, ignore_errors=True)
+                continue
+            held = _lock(entry, blocking=False)
+            if held is not None:  # its run is dead
+                try:
+                    shutil.rmtree(entry, ignore_errors=True)
+                finally:
+                    _unlock(held)
+    finally:
+        _unlock(parent_lock)
 
 
 def _foreign_entries(target: Path) -> list[str]:
@@ -301,7 +321,7 @@ def _link_tree(source: Path, destination: Path) -> None:
         os.symlink(os.readlink(source), destination)
     elif source.is_dir():
         shutil.copytree(source, destination, symlinks=True, copy_function=link_or_copy,
-                        ignore=shutil.ignore_patterns(".*.staging-*", ".*.old-*", ".*.lock"))
+                        ignore=shutil.ignore_patterns(".*.staging-*", ".*.old-*"))
     else:
         link_or_copy(str(source), str(destination))
 
@@ -338,6 +358,7 @@ def _fsync_tree(folder: Path) -> None:
 
 def _commit(out: OutputSet) -> None:
     target, staging = out.target, out.staging
+    _fault("staged")
     if target.is_dir():
         for entry in target.iterdir():
             name = entry.name
@@ -351,13 +372,16 @@ def _commit(out: OutputSet) -> None:
     (staging / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
     _fsync_tree(staging)
     os.chmod(staging, 0o755)
+    _fault("carried")
     if not target.exists():
         os.rename(staging, target)
     elif _exchange(staging, target):
+        _fault("exchanged")
         shutil.rmtree(staging, ignore_errors=True)  # the previous set, now at the staging path
     else:  # two renames; a run cut between them is undone by _clean_stale
         old = staging.with_name(staging.name.replace(".staging-", ".old-"))
         os.rename(target, old)
+        _fault("moved-old")
         os.rename(staging, target)
         shutil.rmtree(old, ignore_errors=True)
     with contextlib.suppress(OSError):
@@ -404,13 +428,12 @@ def output_set(target: str | Path, *, owns: Sequence[str] = (), field: str = "--
     except OSError as exc:
         raise InputError(f"cannot write beside this folder ({exc.strerror or exc})", path=final, field=field,
                          fix="Give --out a folder on a writable disk.") from None
-    lock_path = staging.with_name(staging.name + ".lock")
-    held = _lock(lock_path, blocking=True)
-    commit_lock: IO[bytes] | None = None
+    held = _lock(staging, blocking=True)
+    commit_lock: int | None = None
     out = OutputSet(final, staging, owns)
     try:
         yield out
-        commit_lock = _lock(final.parent / f".{final.name}.lock", blocking=True)
+        commit_lock = _lock(final.parent, blocking=True)
         try:
             _commit(out)
         except OSError as exc:
@@ -426,7 +449,7 @@ def output_set(target: str | Path, *, owns: Sequence[str] = (), field: str = "--
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
         _unlock(commit_lock)
-        _unlock(held, lock_path)
+        _unlock(held)
 
 
 def writing_to(out: str | Path | OutputSet | None, default: Path, *, owns: Sequence[str] = (),

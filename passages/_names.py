@@ -24,7 +24,7 @@ import pandas as pd
 
 from passages._errors import InputError
 
-__all__ = ["MAX_NAME_CHARS", "MAX_SLUG_CHARS", "clean_name", "csv_cell", "csv_safe_frame", "slug"]
+__all__ = ["MAX_NAME_CHARS", "MAX_SLUG_CHARS", "clean_name", "csv_bytes", "csv_cell", "csv_safe_frame", "slug"]
 
 #: Longest slug accepted (characters).
 MAX_SLUG_CHARS = 64
@@ -114,3 +114,14 @@ def csv_safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
             safe[column] = safe[column].map(csv_cell)
     safe.columns = [csv_cell(str(c)) for c in safe.columns]
     return safe
+
+
+def csv_bytes(frame: pd.DataFrame, **options: object) -> bytes:
+    """Return ``frame`` as CSV (UTF-8, ``\\n`` line ends, no index), every text cell made safe.
+
+    Every CSV passages writes goes through here: a text cell that would start a
+    spreadsheet formula (``= + - @``...) gets a leading apostrophe and control and
+    bidi-override characters are removed (:func:`csv_cell`).
+    """
+    text: str = csv_safe_frame(frame).to_csv(index=False, lineterminator="\n", **options)  # type: ignore[call-overload]
+    return text.encode("utf-8")

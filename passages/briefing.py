@@ -29,7 +29,8 @@ from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
 from passages._errors import InputError
-from passages._io import write_atomic
+from passages._figures import literal_text
+from passages._io import OutputSet, writing_to
 from passages.coverage import Coverage, CoverageModel
 from passages.footbeats import Footbeat
 from passages.incidents import parse_window
@@ -255,18 +256,19 @@ def _wrap(lines: Sequence[str], width: int) -> list[str]:
     return out
 
 
-def write_briefings(plan: Plan, coverage: Coverage, model: CoverageModel, out_dir: str | Path, *,
+def write_briefings(plan: Plan, coverage: Coverage, model: CoverageModel, out_dir: str | Path | OutputSet, *,
                     name: str = "briefing", bells: Mapping[str, tuple[str, str]] | None = None,
                     scenario: str = "") -> dict[str, Path]:
     """Write ``<name>.pdf`` (one page per officer and window) and ``<name>-<officer>-<HHMM>.png`` pages.
 
-    Returns the paths written: ``"pdf"`` and one key per PNG page.
+    ``out_dir`` is a folder or an open :class:`~passages._io.OutputSet`. Names from files
+    are drawn literally (no mathtext). Returns the paths written: ``"pdf"`` and one key per
+    PNG page.
     """
-    folder = Path(out_dir)
     pdf_buffer = io.BytesIO()
     pages: dict[str, bytes] = {}
-    with PdfPages(pdf_buffer, metadata={"Creator": "passages", "Producer": "passages",
-                                        "CreationDate": None}) as pdf:
+    with literal_text(), PdfPages(pdf_buffer, metadata={"Creator": "passages", "Producer": "passages",
+                                                        "CreationDate": None}) as pdf:
         for duty in assignments(coverage):
             fig = briefing_page(plan, coverage, model, duty, bells=bells, scenario=scenario)
             pdf.savefig(fig)
@@ -274,29 +276,36 @@ def write_briefings(plan: Plan, coverage: Coverage, model: CoverageModel, out_di
             fig.savefig(png, format="png", dpi=PNG_DPI, metadata={"Software": None})
             pages[f"{name}-officer{duty.officer}-{duty.window.split('-')[0].replace(':', '')}.png"] = png.getvalue()
             plt.close(fig)
-    written = {"pdf": write_atomic(folder / f"{name}.pdf", pdf_buffer.getvalue())}
-    for file_name, data in pages.items():
-        written[file_name] = write_atomic(folder / file_name, data)
+    with writing_to(out_dir, Path(out_dir) if not isinstance(out_dir, OutputSet) else out_dir.target,
+                    owns=(f"{name}.pdf", f"{name}-officer*.png")) as out:
+        written = {"pdf": out.write(f"{name}.pdf", pdf_buffer.getvalue())}
+        for file_name, data in pages.items():
+            written[file_name] = out.write(file_name, data)
     return written
 
 
-def write_officer_pack(run: ScenarioRun, out_dir: str | Path, *,
+def write_officer_pack(run: ScenarioRun, out_dir: str | Path | OutputSet, *,
                        bells: Mapping[str, tuple[str, str]] | None = None) -> dict[str, Path]:
     """Write everything the officers of one scenario take out, and the planner's GIS files.
 
-    In ``out_dir``: ``officers.html`` (the self-contained map with the posts and loops),
-    ``briefing.pdf`` and its PNG pages, ``officer<N>.gpx`` per footbeat and ``posts.gpx``,
-    and ``plan.gpkg`` (every plan layer plus ``posts`` and ``loops``) with its GeoJSON
-    layers and the CSV route sheet. Returns the paths written by name.
+    In ``out_dir`` (a folder the pack owns whole, or an open
+    :class:`~passages._io.OutputSet`): ``officers.html`` (the self-contained map with the
+    posts and loops), ``briefing.pdf`` and its PNG pages, ``officer<N>.gpx`` per footbeat
+    and ``posts.gpx``, and ``plan.gpkg`` (every plan layer plus ``posts`` and ``loops``)
+    with its GeoJSON layers and the CSV route sheet. The pack is one output set: a run cut
+    short leaves the previous pack whole. Returns the paths written by name.
     """
     from passages.compare import scenario_map_html
     from passages.export import coverage_gpx, coverage_layers, export_plan
 
-    folder = Path(out_dir)
-    written = {"map": write_atomic(folder / "officers.html", scenario_map_html(run).encode("utf-8"))}
-    written.update(write_briefings(run.plan, run.coverage, run.model, folder, bells=bells,
-                                   scenario=run.scenario.name))
-    for name, document in coverage_gpx(run.coverage, run.plan.index, area_name=run.plan.area.name).items():
-        written[f"{name}.gpx"] = write_atomic(folder / f"{name}.gpx", document)
-    written.update(export_plan(run.plan, folder, extra_layers=coverage_layers(run.coverage)))
+    documents = coverage_gpx(run.coverage, run.plan.index, area_name=run.plan.area.name)
+    page = scenario_map_html(run).encode("utf-8")
+    folder = out_dir.target if isinstance(out_dir, OutputSet) else Path(out_dir)
+    with writing_to(out_dir, folder, owns=("*",)) as out:
+        written = {"map": out.write("officers.html", page)}
+        written.update(write_briefings(run.plan, run.coverage, run.model, out, bells=bells,
+                                       scenario=run.scenario.name))
+        for name, document in documents.items():
+            written[f"{name}.gpx"] = out.write(f"{name}.gpx", document)
+        written.update(export_plan(run.plan, out, extra_layers=coverage_layers(run.coverage)))
     return written

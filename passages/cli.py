@@ -1,24 +1,35 @@
 """The ``passages`` command: list areas, plan one, run the offline demo.
 
 Errors in the input end the command with one line on standard error naming the file,
-row or field and the fix, and exit status 2; nothing half-written is left behind.
+row or field and the fix, and exit status 2; nothing half-written is left behind: each
+command writes its files as one output set (:func:`passages._io.output_set`), checked
+before the work starts and swapped in whole at the end. Ctrl-C and SIGTERM stop a run
+with one line and leave the previous outputs as they were. Text is printed as it is:
+nothing a file or a user gave is read as Rich markup.
 """
 
 from __future__ import annotations
 
+import functools
+import os
+import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from types import FrameType
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from passages import __version__, settings
-from passages._errors import InputError, PassagesError
+from passages._errors import InputError, PassagesError, printable
+from passages._io import OutputSet, check_output_folder, output_set
+from passages._names import slug
 from passages.areas import Area, get_area, load_areas
 
 app = typer.Typer(
@@ -27,11 +38,18 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(highlight=False)
-error_console = Console(stderr=True, highlight=False)
+# markup=False: names from files and users ("[out:json]", "[scenarios.x]") are printed as
+# written, never read as Rich markup; emoji=False: ":name:" is not replaced either.
+console = Console(highlight=False, markup=False, emoji=False)
+error_console = Console(stderr=True, highlight=False, markup=False, emoji=False)
 
 #: Exit status of a run stopped by bad input.
 EXIT_BAD_INPUT = 2
+
+#: Exit status of a run stopped by an error in passages itself (a bug: please report it).
+EXIT_INTERNAL = 1
+
+_Command = TypeVar("_Command", bound=Callable[..., None])
 
 SAMPLE_AREAS = ("south-la", "south-central", "downtown")
 
@@ -45,14 +63,78 @@ AreasFile = Annotated[
 ]
 
 
+def _error_line(message: str) -> None:
+    line = Text("error: ", style="bold red")
+    line.append(printable(message, limit=2000))
+    error_console.print(line, soft_wrap=True)
+
+
+class _Stopped(BaseException):
+    """Raised in the main thread when SIGTERM arrives, so the run unwinds like Ctrl-C."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _on_sigterm(signum: int, _frame: FrameType | None) -> None:
+    raise _Stopped(signum)
+
+
 @contextmanager
 def _clean_exit() -> Iterator[None]:
-    """Turn an input error into one line on stderr and exit status 2."""
+    """Turn every failure into one line on stderr and an exit status; no traceback.
+
+    An input error exits 2; Ctrl-C exits 130 and SIGTERM 143 (128 + the signal), saying
+    that the previous outputs are untouched; a file the system cannot read or write exits
+    2 naming it; anything else is a bug in passages: exit 1, with the error's type (set
+    ``PASSAGES_DEBUG=1`` to see the traceback).
+    """
     try:
         yield
+    except typer.Exit:
+        raise
     except PassagesError as exc:
-        error_console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+        _error_line(str(exc))
         raise typer.Exit(EXIT_BAD_INPUT) from None
+    except (KeyboardInterrupt, _Stopped) as exc:
+        signum = exc.signum if isinstance(exc, _Stopped) else signal.SIGINT
+        name = signal.Signals(signum).name
+        _error_line(f"stopped by {name}; no output was changed (the previous outputs, if any, are as they were)")
+        raise typer.Exit(128 + signum) from None
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        _error_line(f"{where}{exc.strerror or exc}. Check the file or folder and its permissions")
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    except Exception as exc:
+        if os.environ.get("PASSAGES_DEBUG"):
+            raise
+        _error_line(f"internal error ({type(exc).__name__}: {exc}); this is a bug in passages: please report it "
+                    "with the command you ran (set PASSAGES_DEBUG=1 to see the traceback)")
+        raise typer.Exit(EXIT_INTERNAL) from None
+
+
+def _guarded(command: _Command) -> _Command:
+    """Run a command inside :func:`_clean_exit`, with SIGTERM handled like Ctrl-C."""
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> None:
+        previous = signal.getsignal(signal.SIGTERM)
+        try:
+            signal.signal(signal.SIGTERM, _on_sigterm)
+        except ValueError:  # not the main thread (a notebook's worker, a test runner's thread)
+            previous = None
+        try:
+            with _clean_exit():
+                command(*args, **kwargs)
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+    return run  # type: ignore[return-value]
+
+
+def _out_folder(out: Path | None, default: Path) -> Path:
+    """Return the output folder of a command: ``--out`` as given, else ``default``."""
+    return out if out is not None else default
 
 
 def _version(value: bool) -> None:
@@ -70,10 +152,10 @@ def main(
 
 
 @app.command("areas")
+@_guarded
 def areas_command(areas_file: AreasFile = None) -> None:
     """List the engagement areas: the eight CSP sites, the offline samples, your own."""
-    with _clean_exit():
-        areas = load_areas(areas_file)
+    areas = load_areas(areas_file)
     table = Table(title="Engagement areas", title_justify="left")
     for column in ("slug", "name", "kind", "centre (lat, lon)", "radius", "street network"):
         table.add_column(column)
@@ -90,33 +172,39 @@ def _plan_one(
     incidents: list[Path] | None, out: Path | None, tiles: bool, use_cache: bool,
     places: dict[str, list[Path]] | None = None,
 ) -> list[dict[str, Any]]:
-    from passages.plan import STEPS, make_plan, write_plan
+    from passages.plan import STEPS, make_plan, plan_files, write_plan
     from passages.scenarios import PlanParameters, read_scenarios
 
     scenarios = read_scenarios(scenario) if scenario is not None else None
     runs = [(s.name, s.params) for s in scenarios] if scenarios else [("plan", PlanParameters())]
-    results = []
-    for name, params in runs:
-        started = time.perf_counter()
-        label = f"{area.slug}" + (f" / {name}" if scenarios else "")
-        with Progress(
-            SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
-            TextColumn("{task.completed}/{task.total} steps"), TimeElapsedColumn(),
-            console=console, transient=True,
-        ) as progress:
-            task = progress.add_task(label, total=len(STEPS) + 1)
+    for name, _params in runs:
+        plan_files(name)  # every name is a safe file name before any work
+    folder = _out_folder(out, settings.maps_dir / slug(area.slug, field="--area"))
+    results: list[dict[str, Any]] = []
+    # every plan of the run is one output set: checked now, swapped in whole at the end
+    with output_set(folder) as output:
+        for name, params in runs:
+            started = time.perf_counter()
+            label = f"{area.slug}" + (f" / {name}" if scenarios else "")
+            with Progress(
+                SpinnerColumn(), TextColumn("{task.description}", style="bold", markup=False), BarColumn(),
+                TextColumn("{task.completed}/{task.total} steps"), TimeElapsedColumn(),
+                console=console, transient=True,
+            ) as progress:
+                task = progress.add_task(label, total=len(STEPS) + 1)
 
-            def on_step(step: str, task: Any = task, progress: Progress = progress, label: str = label) -> None:
-                progress.update(task, description=f"{label}: {step}", completed=STEPS.index(step))
+                def on_step(step: str, task: Any = task, progress: Progress = progress, label: str = label) -> None:
+                    progress.update(task, description=f"{label}: {step}", completed=STEPS.index(step))
 
-            plan = make_plan(area, params=params, data_dir=data_dir, offline=offline, network=network,
-                             incidents=incidents, place_sources=places, use_cache=use_cache, on_step=on_step)
-            progress.update(task, description=f"{label}: map", completed=len(STEPS))
-            written = write_plan(plan, out_dir=out, name=name, tiles=tiles)
-            progress.update(task, completed=len(STEPS) + 1)
-        summary = plan.summary()
-        _print_summary(summary, written, time.perf_counter() - started, title=label)
-        results.append({"summary": summary, "written": written})
+                plan = make_plan(area, params=params, data_dir=data_dir, offline=offline, network=network,
+                                 incidents=incidents, place_sources=places, use_cache=use_cache, on_step=on_step)
+                progress.update(task, description=f"{label}: map", completed=len(STEPS))
+                written = write_plan(plan, out_dir=output, name=name, tiles=tiles)
+                progress.update(task, completed=len(STEPS) + 1)
+            results.append({"summary": plan.summary(), "written": written, "label": label,
+                            "seconds": time.perf_counter() - started})
+    for result in results:  # printed once the files are in place
+        _print_summary(result["summary"], result["written"], result["seconds"], title=result["label"])
     return results
 
 
@@ -156,6 +244,7 @@ def _print_summary(summary: dict[str, Any], written: dict[str, Path], seconds: f
 
 
 @app.command("plan")
+@_guarded
 def plan_command(
     area: Annotated[str | None, typer.Option("--area", help="Area slug (see 'passages areas').")] = None,
     scenario: Annotated[Path | None, typer.Option("--scenario", help="A scenario file (TOML).")] = None,
@@ -183,18 +272,19 @@ def plan_command(
         "--workers", help="Local Dask processes (default: one per core).")] = None,
 ) -> None:
     """Plan one area (or --all-areas): street risk, safer routes, the Safe Passage network and its map."""
-    with _clean_exit():
-        places = {"schools": schools or [], "transit": transit or [], "parks": parks or []}
-        if all_areas or scheduler is not None:
-            _plan_all(area=area, all_areas=all_areas, scheduler=scheduler, workers=workers, scenario=scenario,
-                      offline=offline, data_dir=data_dir, network=network, incidents=incidents, places=places,
-                      areas_file=areas_file, out=out, tiles=tiles, use_cache=cache)
-            return
-        if area is None:
-            raise PassagesError("give --area SLUG (see 'passages areas'), or --all-areas")
-        chosen = get_area(area, areas_file=areas_file)
-        _plan_one(chosen, scenario=scenario, offline=offline, data_dir=data_dir, network=network,
-                  incidents=incidents, places=places, out=out, tiles=tiles, use_cache=cache)
+    places = {"schools": schools or [], "transit": transit or [], "parks": parks or []}
+    if all_areas or scheduler is not None:
+        if out is not None:
+            check_output_folder(out)
+        _plan_all(area=area, all_areas=all_areas, scheduler=scheduler, workers=workers, scenario=scenario,
+                  offline=offline, data_dir=data_dir, network=network, incidents=incidents, places=places,
+                  areas_file=areas_file, out=out, tiles=tiles, use_cache=cache)
+        return
+    if area is None:
+        raise PassagesError("give --area SLUG (see 'passages areas'), or --all-areas")
+    chosen = get_area(area, areas_file=areas_file)
+    _plan_one(chosen, scenario=scenario, offline=offline, data_dir=data_dir, network=network,
+              incidents=incidents, places=places, out=out, tiles=tiles, use_cache=cache)
 
 
 def _plan_all(*, area: str | None, all_areas: bool, scheduler: str | None, workers: int | None,
@@ -209,13 +299,15 @@ def _plan_all(*, area: str | None, all_areas: bool, scheduler: str | None, worke
     table = Table(title="Plans", title_justify="left")
     for column in ("area", "scenario", "routes", "passage km", "written to"):
         table.add_column(column, overflow="fold")
-    for slug, name, routed, passage_km, map_path, _ in rows:
-        table.add_row(slug, name, str(routed), f"{passage_km:.2f}", f"{map_path.parent}/{name}.html, -summary.json")
+    for area_slug, name, routed, passage_km, map_path, _ in rows:
+        table.add_row(area_slug, name, str(routed), f"{passage_km:.2f}",
+                      f"{map_path.parent}/{name}.html, -summary.json")
     console.print(table)
     console.print(f"time {time.perf_counter() - started:.1f} s")
 
 
 @app.command("demo")
+@_guarded
 def demo_command(
     data_dir: DataDir = None,
     out: Annotated[Path | None, typer.Option("--out", help="Output folder (default maps/).")] = None,
@@ -223,24 +315,24 @@ def demo_command(
 ) -> None:
     """Plan the three offline sample areas from the shared data and print where the maps are."""
     folder = data_dir if data_dir is not None else settings.shared_data_dir()
-    with _clean_exit():
-        if not (folder / "osm").is_dir():
-            raise PassagesError(
-                f"{folder}: the shared data folder is not there (no osm/ inside). "
-                "Give it with --data-dir or $PASSAGES_DATA."
-            )
-        areas = load_areas()
-        maps: list[Path] = []
-        for slug in SAMPLE_AREAS:
-            results = _plan_one(areas[slug], scenario=None, offline=True, data_dir=folder, network=None,
-                                incidents=None, out=(out / slug) if out else None, tiles=True, use_cache=cache)
-            maps.extend(r["written"]["map"] for r in results)
-    console.print("[bold]Maps written:[/]")
+    if not (folder / "osm").is_dir():
+        raise PassagesError(
+            f"{folder}: the shared data folder is not there (no osm/ inside). "
+            "Give it with --data-dir or $PASSAGES_DATA."
+        )
+    areas = load_areas()
+    maps: list[Path] = []
+    for sample in SAMPLE_AREAS:
+        results = _plan_one(areas[sample], scenario=None, offline=True, data_dir=folder, network=None,
+                            incidents=None, out=(out / sample) if out else None, tiles=True, use_cache=cache)
+        maps.extend(r["written"]["map"] for r in results)
+    console.print("Maps written:", style="bold")
     for path in maps:
         console.print(f"  {path}")
 
 
 @app.command("export")
+@_guarded
 def export_command(
     area: Annotated[str, typer.Option("--area", help="Area slug (see 'passages areas').")],
     offline: Annotated[bool, typer.Option("--offline", help="Never use the internet; local files only.")] = False,
@@ -251,20 +343,22 @@ def export_command(
     out: Annotated[Path | None, typer.Option("--out", help="Output folder (default maps/<area>).")] = None,
 ) -> None:
     """Plan an area and export it for GIS tools: GeoPackage, GeoJSON per layer, CSV route sheet."""
-    from passages.export import export_plan
+    from passages.export import export_files, export_plan
     from passages.plan import make_plan
 
-    with _clean_exit():
-        chosen = get_area(area, areas_file=areas_file)
+    chosen = get_area(area, areas_file=areas_file)
+    with output_set(_out_folder(out, settings.maps_dir / slug(chosen.slug, field="--area")),
+                    owns=export_files("plan")) as output:
         with console.status(f"{chosen.slug}: planning"):
             plan = make_plan(chosen, data_dir=data_dir, offline=offline, network=network, incidents=incidents)
-        written = export_plan(plan, out)
-    console.print(f"[bold]Exported {chosen.name}[/] (EPSG:4326):")
+        written = export_plan(plan, output)
+    console.print(f"Exported {chosen.name} (EPSG:4326):", style="bold")
     for layer, path in written.items():
         console.print(f"  {layer:<12} {path}")
 
 
 @app.command("backtest")
+@_guarded
 def backtest_command(
     area: Annotated[str, typer.Option("--area", help="Area slug (see 'passages areas').")],
     split: Annotated[str, typer.Option("--split", help="Split date YYYY-MM-DD, or a fraction of the period (0-1).")],
@@ -278,11 +372,13 @@ def backtest_command(
     """Backtest a plan: fit risk before the split, measure hit rate and PAI on the incidents after it."""
     from passages.evaluate import backtest, write_backtest
 
-    with _clean_exit():
-        result = backtest(get_area(area, areas_file=areas_file), split=split, incidents=incidents,
-                          data_dir=data_dir, offline=offline)
-        written = write_backtest(result, out_dir=out)
-    console.print(f"[bold]Backtest: {result.area.name}[/]\n{result.split.describe()}; "
+    chosen = get_area(area, areas_file=areas_file)
+    with output_set(_out_folder(out, settings.maps_dir / slug(chosen.slug, field="--area") / "backtest"),
+                    owns=("backtest.csv", "backtest.png", "backtest-summary.json")) as output:
+        result = backtest(chosen, split=split, incidents=incidents, data_dir=data_dir, offline=offline)
+        written = write_backtest(result, out_dir=output)
+    console.print(f"Backtest: {result.area.name}", style="bold")
+    console.print(f"{result.split.describe()}; "
                   f"{result.test_on_street:,} test incidents on a street, {result.test_too_far:,} too far from one")
     for note in result.notes:
         console.print(f"note: {note}")
@@ -298,6 +394,7 @@ def backtest_command(
 
 
 @app.command("compare")
+@_guarded
 def compare_command(
     file: Annotated[Path, typer.Argument(help="Scenario file (TOML): officers, mode, windows...; see scenarios/.")],
     area: Annotated[str, typer.Option("--area", help="Area slug (see 'passages areas').")],
@@ -326,27 +423,28 @@ def compare_command(
     from passages.scenarios import read_scenarios
 
     started = time.perf_counter()
-    with _clean_exit():
-        chosen = get_area(area, areas_file=areas_file)
-        scenarios = read_scenarios(file)
-        pair = pick_pair([s.name for s in scenarios], [n.strip() for n in maps.split(",")] if maps else None)
-        with console.status(f"{chosen.slug}: planning") as status:
-            if scheduler is not None:  # one Dask task per set of plan parameters (passages.distributed)
-                from passages.distributed import run_scenarios_on_cluster
+    chosen = get_area(area, areas_file=areas_file)
+    scenarios = read_scenarios(file)
+    name = slug(file.stem, field="scenario file name (it names the outputs)", path=file)
+    pair = pick_pair([s.name for s in scenarios], [n.strip() for n in maps.split(",")] if maps else None)
+    folder = _out_folder(out, settings.maps_dir / slug(chosen.slug, field="--area") / "compare")
+    with output_set(folder, owns=(f"{name}.csv", f"{name}-coverage.png", f"{name}-*-vs-*.html")) as output, \
+            console.status(f"{chosen.slug}: planning") as status:
+        if scheduler is not None:  # one Dask task per set of plan parameters (passages.distributed)
+            from passages.distributed import run_scenarios_on_cluster
 
-                runs = run_scenarios_on_cluster(
-                    chosen, scenarios, scheduler=None if scheduler == "local" else scheduler, data_dir=data_dir,
-                    offline=offline, on_scenario=lambda name: status.update(f"{chosen.slug}: scenario {name}"))
-            else:
-                runs = run_scenarios(chosen, scenarios, data_dir=data_dir, offline=offline,
-                                     on_scenario=lambda name: status.update(f"{chosen.slug}: scenario {name}"))
-            backtests = None
-            if backtest_split is not None:
-                status.update(f"{chosen.slug}: backtests split at {backtest_split}")
-                backtests = backtest_table(runs, split=backtest_split, data_dir=data_dir, offline=offline)
-            status.update(f"{chosen.slug}: table, chart and maps")
-            written = write_comparison(runs, out or settings.maps_dir / chosen.slug / "compare", name=file.stem,
-                                       maps=pair, tiles=tiles, backtests=backtests)
+            runs = run_scenarios_on_cluster(
+                chosen, scenarios, scheduler=None if scheduler == "local" else scheduler, data_dir=data_dir,
+                offline=offline, on_scenario=lambda name: status.update(f"{chosen.slug}: scenario {name}"))
+        else:
+            runs = run_scenarios(chosen, scenarios, data_dir=data_dir, offline=offline,
+                                 on_scenario=lambda name: status.update(f"{chosen.slug}: scenario {name}"))
+        backtests = None
+        if backtest_split is not None:
+            status.update(f"{chosen.slug}: backtests split at {backtest_split}")
+            backtests = backtest_table(runs, split=backtest_split, data_dir=data_dir, offline=offline)
+        status.update(f"{chosen.slug}: table, chart and maps")
+        written = write_comparison(runs, output, name=name, maps=pair, tiles=tiles, backtests=backtests)
     console.print(rich_table(metrics_table(runs), title=f"Coverage scenarios: {chosen.name} ({file.name})"))
     if backtests is not None:
         console.print(rich_backtest_table(backtests, title=f"Backtests split at {backtest_split}: hit rate "
@@ -357,6 +455,7 @@ def compare_command(
 
 
 @app.command("brief")
+@_guarded
 def brief_command(
     file: Annotated[Path, typer.Argument(help="Scenario file (TOML); see scenarios/.")],
     area: Annotated[str, typer.Option("--area", help="Area slug (see 'passages areas').")],
@@ -374,25 +473,32 @@ def brief_command(
     from passages.compare import run_scenarios
     from passages.scenarios import read_scenarios
 
-    with _clean_exit():
-        chosen = get_area(area, areas_file=areas_file)
-        scenarios = read_scenarios(file)
-        if scenario is not None:
-            scenarios = [s for s in scenarios if s.name == scenario]
-            if not scenarios:
-                raise InputError(f"no scenario {scenario!r}", path=file, field="--scenario",
-                                 fix="Scenarios in the file: " + ", ".join(s.name for s in read_scenarios(file)) + ".")
-        bell_times = read_bells(bells) if bells is not None else None
-        folder = out or settings.maps_dir / chosen.slug / "officers"
-        with console.status(f"{chosen.slug}: planning") as status:
-            runs = run_scenarios(chosen, scenarios, data_dir=data_dir, offline=offline, check_exact=False,
-                                 on_scenario=lambda name: status.update(f"{chosen.slug}: scenario {name}"))
-            packs = {}
-            for run in runs:
-                status.update(f"{chosen.slug}: briefing {run.scenario.name}")
-                packs[run.scenario.name] = write_officer_pack(run, folder / run.scenario.name, bells=bell_times)
+    chosen = get_area(area, areas_file=areas_file)
+    scenarios = read_scenarios(file)
+    if scenario is not None:
+        scenarios = [s for s in scenarios if s.name == scenario]
+        if not scenarios:
+            raise InputError(f"no scenario {scenario!r}", path=file, field="--scenario",
+                             fix="Scenarios in the file: " + ", ".join(s.name for s in read_scenarios(file)) + ".")
+    names = [slug(s.name, field="scenario name", path=file) for s in scenarios]
+    bell_times = read_bells(bells) if bells is not None else None
+    folder = _out_folder(out, settings.maps_dir / slug(chosen.slug, field="--area") / "officers")
+    # one output set: each scenario's pack is a sub-folder the run replaces whole
+    with output_set(folder, owns=names) as output, console.status(f"{chosen.slug}: planning") as status:
+        runs = run_scenarios(chosen, scenarios, data_dir=data_dir, offline=offline, check_exact=False,
+                             on_scenario=lambda name: status.update(f"{chosen.slug}: scenario {name}"))
+        packs = {}
+        for run in runs:
+            status.update(f"{chosen.slug}: briefing {run.scenario.name}")
+            packs[run.scenario.name] = write_officer_pack(run, _pack(output, run.scenario.name), bells=bell_times)
     for name, written in packs.items():
         pdf = written["pdf"]
         gpx = sorted(str(p.name) for key, p in written.items() if key.endswith(".gpx"))
-        console.print(f"[bold]{name}[/]: {written['map']}, {pdf} "
-                      f"({len(written) - 2} files; GPX: {', '.join(gpx) or 'none'})")
+        line = Text(name, style="bold")
+        line.append(f": {written['map']}, {pdf} ({len(written) - 2} files; GPX: {', '.join(gpx) or 'none'})")
+        console.print(line)
+
+
+def _pack(output: OutputSet, name: str) -> OutputSet:
+    """Return the sub-folder of ``output`` that holds one scenario's officer pack."""
+    return output.subset(slug(name, field="scenario name"))

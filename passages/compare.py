@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import html
 import io
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +31,9 @@ from shapely.geometry import Point
 
 from passages import settings
 from passages._errors import InputError
-from passages._io import write_atomic
+from passages._figures import literal_text
+from passages._io import OutputSet, writing_to
+from passages._names import csv_bytes, slug
 from passages.areas import Area
 from passages.coverage import Coverage, CoverageModel, cover
 from passages.plan import Plan, make_plan, map_layers, plan_credits
@@ -142,7 +143,7 @@ def metrics_table(runs: Sequence[ScenarioRun]) -> pd.DataFrame:
 
 def table_csv(table: pd.DataFrame) -> bytes:
     """Return the table as CSV bytes, numbers rounded to 4 decimals (stable across runs)."""
-    return table.round(4).to_csv(index=False, lineterminator="\n").encode("utf-8")
+    return csv_bytes(table.round(4))
 
 
 def rich_table(table: pd.DataFrame, *, title: str) -> Table:
@@ -241,7 +242,11 @@ def chart_png(runs: Sequence[ScenarioRun], curves: Mapping[str, np.ndarray], *, 
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(9, 7), dpi=110, layout="constrained")
+    with literal_text():
+        return _draw_chart(Figure(figsize=(9, 7), dpi=110, layout="constrained"), runs, curves, title=title)
+
+
+def _draw_chart(figure: Any, runs: Sequence[ScenarioRun], curves: Mapping[str, np.ndarray], *, title: str) -> bytes:
     top, bottom = figure.subplots(2, 1, sharex=True, height_ratios=(3, 2))
     names = list(curves)
     width = 0.8 / max(len(names), 1)
@@ -376,14 +381,9 @@ def pick_pair(names: Sequence[str], chosen: Sequence[str] | None) -> tuple[str, 
     return chosen[0], chosen[1]
 
 
-def _file_part(name: str) -> str:
-    """Return a scenario name fit for a file name (letters, digits, ``.``, ``_`` and ``-``)."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "scenario"
-
-
 def write_comparison(
     runs: Sequence[ScenarioRun],
-    out_dir: str | Path,
+    out_dir: str | Path | OutputSet,
     *,
     name: str = "compare",
     maps: Sequence[str] | None = None,
@@ -395,9 +395,12 @@ def write_comparison(
     With ``backtests`` (:func:`backtest_table`), the CSV carries each scenario's backtest
     columns beside its coverage metrics.
 
-    Everything is built first and then written, each file atomically, so a failure leaves
-    no half-written output.
+    Everything is built first and then written as one output set
+    (:func:`passages._io.output_set`, owning every ``<name>.csv`` / ``<name>-*`` file of
+    the folder), so a failure leaves the previous comparison whole. ``name`` and the
+    scenario names become file names through :func:`passages._names.slug`.
     """
+    name = slug(name, field="comparison name (the scenario file's name)")
     by_name = {r.scenario.name: r for r in runs}
     first, second = (by_name[n] for n in pick_pair(list(by_name), maps))
     table = metrics_table(runs)
@@ -407,10 +410,12 @@ def write_comparison(
     curves = coverage_curves(runs)
     chart = chart_png(runs, curves, title=f"{area.name}: coverage by officers on duty ({name})")
     page = side_by_side_html(first, second, tiles=tiles)
-    folder = Path(out_dir)
-    return {
-        "table": write_atomic(folder / f"{name}.csv", table_csv(table)),
-        "chart": write_atomic(folder / f"{name}-coverage.png", chart),
-        "maps": write_atomic(folder / f"{name}-{_file_part(first.scenario.name)}-vs-"
-                                      f"{_file_part(second.scenario.name)}.html", page.encode("utf-8")),
-    }
+    pair_name = f"{name}-{slug(first.scenario.name, field='scenario name')}-vs-" \
+                f"{slug(second.scenario.name, field='scenario name')}.html"
+    folder = out_dir.target if isinstance(out_dir, OutputSet) else Path(out_dir)
+    with writing_to(out_dir, folder, owns=(f"{name}.csv", f"{name}-coverage.png", f"{name}-*-vs-*.html")) as out:
+        return {
+            "table": out.write(f"{name}.csv", table_csv(table)),
+            "chart": out.write(f"{name}-coverage.png", chart),
+            "maps": out.write(pair_name, page.encode("utf-8")),
+        }

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -28,7 +27,8 @@ import networkx as nx
 
 from passages import settings
 from passages._errors import InputError
-from passages._io import write_atomic
+from passages._io import output_set
+from passages._names import slug
 from passages.areas import Area
 from passages.network import load_network
 from passages.scenarios import PlanParameters
@@ -98,14 +98,13 @@ def plan_jobs(
 
 def run_job(job: PlanJob) -> PlanOutput:
     """Make one plan and return its summary and map as bytes (written through a temporary folder)."""
-    from passages.plan import make_plan, write_plan
+    from passages.plan import make_plan, plan_documents
 
     plan = make_plan(job.area, params=job.params, data_dir=job.data_dir, offline=job.offline, network=job.network,
                      incidents=list(job.incidents) if job.incidents is not None else None,
                      place_sources=job.places, use_cache=job.use_cache)
-    with tempfile.TemporaryDirectory(prefix="passages-plan-") as folder:
-        written = write_plan(plan, out_dir=folder, name=job.name, tiles=job.tiles)
-        return PlanOutput(job.area.slug, job.name, written["summary"].read_bytes(), written["map"].read_bytes())
+    page, summary = plan_documents(plan, tiles=job.tiles)
+    return PlanOutput(job.area.slug, job.name, summary, page)
 
 
 def run_serial(jobs: Sequence[PlanJob]) -> list[PlanOutput]:
@@ -283,19 +282,25 @@ def write_outputs(outputs: Sequence[PlanOutput], *, out_dir: str | Path | None =
 
     With ``per_area=False`` and an ``out_dir``, the files go to ``out_dir`` itself (one
     area, as ``passages plan --area A --out DIR`` does). The file names are those of
-    :func:`passages.plan.write_plan`; each file is written to a temporary name and renamed.
+    :func:`passages.plan.write_plan`; the files of one folder are one output set
+    (:func:`passages._io.output_set`), swapped in whole.
     """
-    written = []
-    for output in outputs:
+    from passages.plan import plan_files
+
+    def folder_of(output: PlanOutput) -> Path:
         if out_dir is not None and not per_area:
-            folder = Path(out_dir)
-        else:
-            folder = (Path(out_dir) if out_dir is not None else settings.maps_dir) / output.slug
-        written.append({
-            "map": write_atomic(folder / f"{output.name}.html", output.map_html),
-            "summary": write_atomic(folder / f"{output.name}-summary.json", output.summary_json),
-        })
-    return written
+            return Path(out_dir)
+        return (Path(out_dir) if out_dir is not None else settings.maps_dir) / slug(output.slug, field="--area")
+
+    written: dict[int, dict[str, Path]] = {}
+    for folder in dict.fromkeys(folder_of(o) for o in outputs):
+        with output_set(folder) as out:
+            for number, output in enumerate(outputs):
+                if folder_of(output) == folder:
+                    map_name, summary_name = plan_files(output.name)
+                    written[number] = {"map": out.write(map_name, output.map_html),
+                                       "summary": out.write(summary_name, output.summary_json)}
+    return [written[number] for number in range(len(outputs))]
 
 
 def plan_all_areas(

@@ -46,7 +46,8 @@ import pandas as pd
 
 from passages import settings
 from passages._errors import InputError
-from passages._io import write_atomic
+from passages._io import OutputSet, writing_to
+from passages._names import csv_bytes, slug
 from passages.areas import Area
 from passages.hit_rates import (
     count_scores,
@@ -529,19 +530,22 @@ def _filter_note(categories: Sequence[str], windows: Sequence[str], weekdays: Se
 
 # --------------------------------------------------------------------------- outputs
 
-def write_backtest(result: Backtest, *, out_dir: str | Path | None = None) -> dict[str, Path]:
+def write_backtest(result: Backtest, *, out_dir: str | Path | OutputSet | None = None) -> dict[str, Path]:
     """Write a backtest's table (CSV), curves (PNG) and setting (JSON); return the paths.
 
     Files go to ``out_dir`` (default ``settings.maps_dir / <area> / "backtest"``):
-    ``backtest.csv``, ``backtest.png`` and ``backtest-summary.json``, each written to a
-    temporary name and renamed. Everything is rendered before the first file is written.
+    ``backtest.csv``, ``backtest.png`` and ``backtest-summary.json``, written as one
+    output set (:func:`passages._io.output_set`). Everything is rendered before the first
+    file is written.
     """
     from passages._backtest_plot import curve_png
 
-    folder = Path(out_dir) if out_dir is not None else settings.maps_dir / result.area.slug / "backtest"
+    default = settings.maps_dir / slug(result.area.slug, field="--area") / "backtest"
     payloads = {
-        "table": ("backtest.csv", result.table.to_csv(index=False, float_format="%.6g").encode("utf-8")),
+        "table": ("backtest.csv", csv_bytes(result.table, float_format="%.6g")),
         "curve": ("backtest.png", curve_png(result)),
-        "summary": ("backtest-summary.json", (json.dumps(result.summary(), indent=2) + "\n").encode("utf-8")),
+        "summary": ("backtest-summary.json",
+                    (json.dumps(result.summary(), indent=2, allow_nan=False) + "\n").encode("utf-8")),
     }
-    return {key: write_atomic(folder / name, data) for key, (name, data) in payloads.items()}
+    with writing_to(out_dir, default, owns=("backtest.csv", "backtest.png", "backtest-summary.json")) as out:
+        return {key: out.write(name, data) for key, (name, data) in payloads.items()}

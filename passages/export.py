@@ -42,7 +42,8 @@ import pandas as pd
 from pyproj import Transformer
 
 from passages import __version__, settings
-from passages._io import atomic_path, write_atomic
+from passages._io import OutputSet, writing_to
+from passages._names import clean_name, csv_bytes, slug
 from passages.coverage import Coverage
 from passages.plan import Plan
 from passages.streetindex import StreetIndex
@@ -115,15 +116,21 @@ def plan_layers(plan: Plan) -> dict[str, gpd.GeoDataFrame]:
     }
 
 
-def _write_geopackage(layers: Mapping[str, gpd.GeoDataFrame], path: Path) -> Path:
-    """Write every layer into one GeoPackage through a temporary file, then rename."""
-    with atomic_path(path, suffix=".gpkg") as tmp:
-        for layer, frame in layers.items():
-            frame.to_file(tmp, layer=layer, driver="GPKG", engine="pyogrio")
-    return path
+def _write_geopackage(layers: Mapping[str, gpd.GeoDataFrame], out: OutputSet, name: str) -> Path:
+    """Write every layer into one GeoPackage of the output set; return its final path."""
+    path = out.path(name)
+    for layer, frame in layers.items():
+        frame.to_file(path, layer=layer, driver="GPKG", engine="pyogrio")
+    return out.final(name)
 
 
-def export_plan(plan: Plan, out_dir: str | Path | None = None, *, name: str = "plan",
+def export_files(name: str) -> tuple[str, ...]:
+    """Return the file-name patterns of an export named ``name`` (for output sets)."""
+    name = slug(name, field="export name")
+    return (f"{name}.gpkg", f"{name}-*.geojson", f"{name}-routes.csv")
+
+
+def export_plan(plan: Plan, out_dir: str | Path | OutputSet | None = None, *, name: str = "plan",
                 extra_layers: Mapping[str, gpd.GeoDataFrame] | None = None) -> dict[str, Path]:
     """Write a plan's GeoPackage, one GeoJSON per layer and the CSV route sheet.
 
@@ -141,15 +148,18 @@ def export_plan(plan: Plan, out_dir: str | Path | None = None, *, name: str = "p
     Returns
     -------
     dict
-        Paths written, by layer name, plus ``"gpkg"`` and ``"route_sheet"``.
+        Paths written, by layer name, plus ``"gpkg"`` and ``"route_sheet"``. The files are
+        one output set (:func:`passages._io.output_set`): all new, or all the previous run's.
     """
-    folder = Path(out_dir) if out_dir is not None else settings.maps_dir / plan.area.slug
+    owns = export_files(name)
     layers = {**plan_layers(plan), **(extra_layers or {})}
-    written: dict[str, Path] = {"gpkg": _write_geopackage(layers, folder / f"{name}.gpkg")}
-    for layer, frame in layers.items():
-        written[layer] = write_atomic(folder / f"{name}-{layer}.geojson", frame.to_json(drop_id=True).encode("utf-8"))
-    sheet = route_sheet(plan).to_csv(index=False, lineterminator="\n")
-    written["route_sheet"] = write_atomic(folder / f"{name}-routes.csv", sheet.encode("utf-8"))
+    sheet = csv_bytes(route_sheet(plan))
+    with writing_to(out_dir, settings.maps_dir / slug(plan.area.slug, field="--area"), owns=owns) as out:
+        written: dict[str, Path] = {"gpkg": _write_geopackage(layers, out, f"{name}.gpkg")}
+        for layer, frame in layers.items():
+            written[layer] = out.write(f"{name}-{slug(layer, field='layer')}.geojson",
+                                       frame.to_json(drop_id=True).encode("utf-8"))
+        written["route_sheet"] = out.write(f"{name}-routes.csv", sheet)
     return written
 
 
@@ -177,6 +187,9 @@ def gpx_document(
     description
         Free text for the metadata.
     """
+    name, description = clean_name(name), clean_name(description)
+    waypoints = [(clean_name(label), lon, lat, clean_name(desc)) for label, lon, lat, desc in waypoints]
+    tracks = [(clean_name(label), coords) for label, coords in tracks]
     ET.register_namespace("", GPX_NAMESPACE)
     ns = f"{{{GPX_NAMESPACE}}}"
     root = ET.Element(f"{ns}gpx", {"version": "1.1", "creator": f"passages {__version__}"})

@@ -541,6 +541,11 @@ def plan_map(
     return fmap
 
 
+def map_html(fmap: folium.Map) -> bytes:
+    """Return the map's self-contained HTML document (UTF-8)."""
+    return fmap.get_root().render().encode("utf-8")
+
+
 def save_map(fmap: folium.Map, path: str | Path) -> Path:
     """Write the map's HTML to ``path`` atomically and return ``path``.
 
@@ -548,4 +553,4 @@ def save_map(fmap: folium.Map, path: str | Path) -> Path:
     renamed over ``path``: a reader never sees a half-written map, and a failure leaves
     any previous map untouched. Missing parent folders are created.
     """
-    return write_atomic(path, fmap.get_root().render().encode("utf-8"))
+    return write_atomic(path, map_html(fmap))

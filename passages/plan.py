@@ -23,7 +23,8 @@ import pandas as pd
 
 from passages import __version__, settings
 from passages._errors import EmptyResultError, InputError
-from passages._io import write_atomic
+from passages._io import OutputSet, writing_to
+from passages._names import slug
 from passages.areas import Area
 from passages.incidents import IncidentReport, load_incidents
 from passages.network import load_network
@@ -327,27 +328,55 @@ def map_layers(plan: Plan) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoD
     return segments, passages, places
 
 
+def plan_files(name: str) -> tuple[str, str]:
+    """Return the file names of a plan's map and summary: ``<name>.html``, ``<name>-summary.json``."""
+    name = slug(name, field="plan or scenario name")
+    return f"{name}.html", f"{name}-summary.json"
+
+
+def summary_json(plan: Plan) -> bytes:
+    """Return the plan's summary as JSON text (UTF-8); every number finite.
+
+    Raises
+    ------
+    EmptyResultError
+        A figure of the plan is NaN or infinite (strict JSON has no such numbers).
+    """
+    try:
+        text = json.dumps(plan.summary(), indent=2, default=_json_default, allow_nan=False) + "\n"
+    except ValueError:
+        raise EmptyResultError(
+            f"the plan of {plan.area.slug!r} has a figure that is not a finite number; "
+            "check the incident weights and the plan parameters") from None
+    return text.encode("utf-8")
+
+
 def write_plan(
-    plan: Plan, *, out_dir: str | Path | None = None, name: str = "plan", tiles: bool = True
+    plan: Plan, *, out_dir: str | Path | OutputSet | None = None, name: str = "plan", tiles: bool = True
 ) -> dict[str, Path]:
     """Draw the plan's map and write its summary; return the paths written.
 
     Files go to ``out_dir`` (default ``settings.maps_dir / area slug``): ``<name>.html``
-    (the map) and ``<name>-summary.json``. Each is written to a temporary name and renamed.
+    (the map) and ``<name>-summary.json``, written as one output set
+    (:func:`passages._io.output_set`): either both are new or both are the previous run's.
+    ``out_dir`` may also be an output set the caller opened, to put several plans in one set.
     """
-    from passages.maps import plan_map, save_map
+    map_name, summary_name = plan_files(name)
+    page, summary = plan_documents(plan, tiles=tiles)
+    with writing_to(out_dir, settings.maps_dir / slug(plan.area.slug, field="--area")) as out:
+        return {"map": out.write(map_name, page), "summary": out.write(summary_name, summary)}
 
-    folder = Path(out_dir) if out_dir is not None else settings.maps_dir / plan.area.slug
+
+def plan_documents(plan: Plan, *, tiles: bool = True) -> tuple[bytes, bytes]:
+    """Return the plan's map (self-contained HTML) and summary (JSON), both UTF-8 bytes."""
+    from passages.maps import map_html, plan_map
+
     segments, passages, places = map_layers(plan)
     fmap = plan_map(
         area=plan.area, segments=segments, passages=passages, places=places,
         title=f"Safe Passages: {plan.area.name}", credits=plan_credits(plan), tiles=tiles,
     )
-    map_path = save_map(fmap, folder / f"{name}.html")
-    summary_path = folder / f"{name}-summary.json"
-    text = json.dumps(plan.summary(), indent=2, default=_json_default) + "\n"
-    write_atomic(summary_path, text.encode("utf-8"))
-    return {"map": map_path, "summary": summary_path}
+    return map_html(fmap), summary_json(plan)
 
 
 def _json_default(value: Any) -> Any:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 import json
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import pyogrio
 import pytest
 
 import passages._io
+from passages._io import OutputError
 from passages.areas import load_areas
 from passages.export import LAYERS, export_plan, route_sheet, street_runs
 from passages.plan import Plan, make_plan
@@ -96,14 +99,17 @@ def test_street_runs_merge_consecutive_segments_of_one_street() -> None:
 
 
 def test_a_failed_export_leaves_no_half_geopackage(plan: Plan, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    target = tmp_path / "plan.gpkg"
+    folder = tmp_path / "out"
+    folder.mkdir()
+    target = folder / "plan.gpkg"
     target.write_bytes(b"old")
 
-    def boom(*args: object, **kwargs: object) -> None:
-        raise OSError("disk full")
+    def disk_full(*args: object, **kwargs: object) -> bool:
+        raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(passages._io.os, "replace", boom)
-    with pytest.raises(OSError, match="disk full"):
-        export_plan(plan, tmp_path)
+    monkeypatch.setattr(passages._io, "_exchange", disk_full)
+    with pytest.raises(OutputError, match="No space left on device"):
+        export_plan(plan, folder)
     assert target.read_bytes() == b"old"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["plan.gpkg"]
+    assert sorted(p.name for p in folder.iterdir()) == ["plan.gpkg"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no staging folder left beside it
