@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from passages._io import MANIFEST
 from passages.areas import load_areas
 from passages.cli import app
 from passages.compare import (
@@ -110,7 +111,7 @@ def test_compare_command_writes_the_table_the_chart_and_the_maps(shared_data: Pa
                                  "--data-dir", str(shared_data), "--maps", "posts-4-morning,footbeats-4-morning"])
     assert result.exit_code == 0, result.output
     folder = tmp_path / "maps" / "south-central" / "compare"
-    written = sorted(p.name for p in folder.iterdir())
+    written = sorted(p.name for p in folder.iterdir() if p.name != MANIFEST)
     assert written == ["officer-coverage-coverage.png", "officer-coverage-posts-4-morning-vs-footbeats-4-morning.html",
                        "officer-coverage.csv"]
     for scenario in read_scenarios(EXAMPLE):
