@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import warnings
 import zipfile
-from collections.abc import Mapping, Sequence
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +29,9 @@ from shapely.geometry.base import BaseGeometry
 
 from passages import settings
 from passages._errors import InputError
-from passages.areas import utm_crs_for
+from passages._inputs import check_file, check_text_file, is_binary
+from passages._names import clean_name
+from passages.areas import Area, utm_crs_for
 
 _WGS84 = settings.input_crs
 
@@ -49,33 +53,112 @@ _LIBRARY_COLUMNS = {
 _LAT = ("latitude", "lat", "stop_lat", "y")
 _LON = ("longitude", "lon", "lng", "long", "stop_lon", "x")
 
+#: A layer none of whose places lies within this distance of the area's centre (km) is
+#: refused when read for the area: it covers another region, or its coordinates are in
+#: another CRS than it declares (US feet read as Web Mercator metres land in the Indian
+#: Ocean).
+FAR_FROM_AREA_KM = 500.0
+
 
 # --------------------------------------------------------------------------- tables and columns
 
+#: Vector file types the place readers open, by suffix, and the first bytes each must
+#: start with. GDAL picks its driver by content, not by suffix: without this check a
+#: ``.geojson`` holding a GDAL VRT could make GDAL read any local file or a URL.
+_VECTOR_MAGIC: dict[str, tuple[bytes, ...]] = {
+    ".geojson": (b"{",), ".json": (b"{",),
+    ".shp": (b"\x00\x00\x27\x0a",),
+    ".gpkg": (b"SQLite format 3\x00",),
+    ".zip": (b"PK\x03\x04",),
+}
+_FORMATS = "a CSV, GeoJSON, GeoPackage, shapefile (.shp or zipped)"
+
+#: Largest ``stops.txt`` read from a zipped GTFS feed (bytes, uncompressed): LA Metro's
+#: bus feed holds about 1 MB; this refuses zip bombs.
+MAX_ZIPPED_STOPS_BYTES = 200_000_000
+
+#: Exceptions of pandas, pyogrio, pyproj, shapely, zipfile and the codecs that a bad file
+#: can raise while it is read; each becomes one InputError naming the file.
+_READ_ERRORS: tuple[type[BaseException], ...] = (
+    ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError, OSError,
+    RuntimeError, EOFError, zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error,
+    shapely.errors.ShapelyError,
+)
+
+
+@contextmanager
+def _reading(path: Path | None, what: str) -> Iterator[None]:
+    """Turn the libraries' exceptions raised inside into one InputError naming ``path``."""
+    try:
+        yield
+    except InputError:
+        raise
+    except _READ_ERRORS as exc:
+        raise InputError(
+            f"cannot be read as a {what} file ({type(exc).__name__}: {exc})", path=path,
+            fix=f"Give the {what} as {_FORMATS}, in EPSG:4326 or with its CRS declared.",
+        ) from None
+
 
 def _check_file(path: str | Path, what: str) -> Path:
-    path = Path(path)
-    if not path.is_file():
-        raise InputError("file not found", path=path, fix=f"Check the path of the {what} file.")
-    if path.stat().st_size == 0:
-        raise InputError("file is empty", path=path, fix=f"Give a {what} file with data in it.")
-    return path
+    """Refuse a missing, empty, special or unreadable file (see ``passages._inputs``)."""
+    return check_file(path, what="file", fix=f"Give the path of a {what} file with data in it.")
+
+
+def _check_magic(path: Path, what: str) -> None:
+    """Refuse a vector file of an unknown type, or whose first bytes do not match its type."""
+    suffix = path.suffix.lower()
+    if suffix not in _VECTOR_MAGIC:
+        raise InputError(
+            f"unknown file type {suffix or '(no suffix)'!r}", path=path,
+            fix=f"Give the {what} as {_FORMATS}.",
+        )
+    with path.open("rb") as handle:
+        head = handle.read(64)
+    if suffix in (".geojson", ".json"):
+        head = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if not head.startswith(_VECTOR_MAGIC[suffix]):
+        kind = is_binary(head)
+        found = f"it is {kind}" if kind else "its content does not match"
+        raise InputError(
+            f"is not a {suffix} file ({found})", path=path,
+            fix=f"Give the {what} as {_FORMATS}; check the file's suffix.",
+        )
+
+
+def _zipped_shapefile(path: Path, what: str) -> str:
+    """Return the GDAL path of the first shapefile inside a zip, its magic checked."""
+    with zipfile.ZipFile(path) as archive:
+        members = [m for m in archive.namelist() if m.lower().endswith(".shp")]
+        if not members:
+            raise InputError(
+                "holds no shapefile (.shp)" + (" and no GTFS stops.txt" if what == "transit stops" else ""),
+                path=path, fix=f"Give the {what} as {_FORMATS}.",
+            )
+        with archive.open(members[0]) as handle:
+            head = handle.read(4)
+    if head != _VECTOR_MAGIC[".shp"][0]:
+        raise InputError(f"{members[0]!r} inside is not a shapefile", path=path,
+                         fix=f"Give the {what} as {_FORMATS}.")
+    return f"/vsizip/{path.resolve()}/{members[0]}"
 
 
 def _read_table(path: Path, what: str) -> pd.DataFrame:
-    """Read a CSV (text columns) or any vector file pyogrio opens (GeoDataFrame)."""
-    try:
+    """Read a CSV (text columns) or a GeoJSON, GeoPackage or shapefile (GeoDataFrame)."""
+    fix = f"Give the {what} as {_FORMATS}."
+    with _reading(path, what):
         if path.suffix.lower() in (".csv", ".txt"):
-            table: pd.DataFrame = pd.read_csv(
-                path, dtype=str, skipinitialspace=True, encoding="utf-8-sig"
-            )
+            check_text_file(path, what=f"{what} CSV", fix=fix)
+            try:
+                table: pd.DataFrame = pd.read_csv(
+                    path, dtype=str, skipinitialspace=True, encoding="utf-8-sig"
+                )
+            except pd.errors.EmptyDataError:
+                raise InputError("has no rows", path=path, fix=f"Give a {what} file with data in it.") from None
         else:
-            table = gpd.read_file(path)
-    except Exception as exc:
-        raise InputError(
-            f"cannot be read ({type(exc).__name__}: {exc})", path=path,
-            fix=f"Give the {what} as a CSV, GeoJSON, GeoPackage or shapefile.",
-        ) from None
+            _check_magic(path, what)
+            source = _zipped_shapefile(path, what) if path.suffix.lower() == ".zip" else path
+            table = gpd.read_file(source)
     if len(table) == 0:
         raise InputError("has no rows", path=path, fix=f"Give a {what} file with data in it.")
     return table
@@ -137,41 +220,176 @@ def _ids_or_row_numbers(ids: pd.Series) -> pd.Series:
 
 def _points(
     table: pd.DataFrame, path: Path, columns: Mapping[str, str] | None, what: str,
-    lat_names: Sequence[str] = _LAT, lon_names: Sequence[str] = _LON,
+    lat_names: Sequence[str] = _LAT, lon_names: Sequence[str] = _LON, *,
+    area: Area | None = None,
 ) -> gpd.GeoDataFrame:
     """Return ``table`` as a GeoDataFrame in EPSG:4326, dropping (and counting) unplaced rows.
 
     A frame that has geometries keeps them (reprojected); a plain table needs latitude
-    and longitude columns in degrees.
+    and longitude columns in degrees. A layer whose coordinates are mostly not
+    longitude/latitude (projected metres or feet read as degrees, latitude and longitude
+    swapped, a declared CRS that does not fit the numbers) is refused, naming the
+    columns; so is, when ``area`` is given, a layer none of whose places lies near it
+    (see :func:`_check_near`).
     """
     if isinstance(table, gpd.GeoDataFrame) and table.geometry.notna().any():
-        if table.crs is None:
-            raise InputError(
-                "has no coordinate reference system", path=path,
-                fix="Add the .prj file of the shapefile, or save the layer with its CRS.",
-            )
-        frame = table.to_crs(_WGS84)
-        geometry = frame.geometry
-        bad = geometry.isna() | geometry.is_empty
+        fields = "geometry"
+        frame, bad = _geo_points(table, path)
+        swap_fix = "Write each coordinate as [longitude, latitude] (x first), or reproject the layer."
     else:
         lat_col = _column(table, "lat", lat_names, columns, path)
         lon_col = _column(table, "lon", lon_names, columns, path)
+        assert lat_col is not None and lon_col is not None
+        fields = f"{lat_col}, {lon_col}"
+        swap_fix = (f"Swap the values of {lat_col!r} and {lon_col!r} (latitude lies within ±90°), "
+                    "or pass columns={'lat': ..., 'lon': ...}.")
         lat = pd.to_numeric(table[lat_col], errors="coerce")
         lon = pd.to_numeric(table[lon_col], errors="coerce")
+        _check_degrees(lon.to_numpy(dtype=float), lat.to_numpy(dtype=float), path, fields, swap_fix)
         # 0,0 is how several feeds (LAPD among them) write "no location".
         bad = (lat.isna() | lon.isna() | (lat.abs() > 90) | (lon.abs() > 180)
-               | ((lat == 0) & (lon == 0)))
+               | ((lat == 0) & (lon == 0))).to_numpy(dtype=bool)
         frame = gpd.GeoDataFrame(
             pd.DataFrame(table).drop(columns="geometry", errors="ignore"),
-            geometry=gpd.points_from_xy(lon.fillna(0), lat.fillna(0)), crs=_WGS84,
+            geometry=gpd.points_from_xy(np.where(bad, 0.0, lon), np.where(bad, 0.0, lat)),
+            crs=_WGS84,
         )
     if bad.any():
         warnings.warn(
             f"{path}: {int(bad.sum())} of {len(frame)} {what} rows have no usable "
             "location and are skipped", stacklevel=3,
         )
-        frame = frame.loc[~bad.to_numpy()]
+        frame = frame.loc[~bad]
+    _check_near(frame, path, fields, area, swap_fix)
     return frame
+
+
+def _geo_points(table: gpd.GeoDataFrame, path: Path) -> tuple[gpd.GeoDataFrame, np.ndarray]:
+    """Return a layer in EPSG:4326 and which of its rows have no usable geometry."""
+    if table.crs is None:
+        raise InputError(
+            "has no coordinate reference system", path=path, field="geometry",
+            fix="Add the .prj file of the shapefile, or save the layer with its CRS.",
+        )
+    crs = pyproj.CRS.from_user_input(table.crs)
+    x, y = _extreme_xy(table.geometry)
+    if crs.is_geographic:
+        _check_degrees(x, y, path, "geometry",
+                       "Write each coordinate as [longitude, latitude] (x first), or reproject the layer.")
+    else:
+        located = np.isfinite(x) & np.isfinite(y)
+        if located.any() and (np.abs(x[located]) <= 180).all() and (np.abs(y[located]) <= 90).all():
+            raise InputError(
+                f"coordinates look like degrees, but the file declares {crs.name} "
+                f"({_unit_of(crs)})", path=path, field="geometry",
+                fix="Declare EPSG:4326 (fix or remove the .prj), or reproject the layer.",
+            )
+    try:
+        frame = table.to_crs(_WGS84)
+    except (pyproj.exceptions.ProjError, ValueError) as exc:
+        raise InputError(
+            f"its CRS {crs.name!r} cannot be converted to longitude/latitude ({exc})",
+            path=path, field="geometry", fix="Reproject the layer to EPSG:4326 (WGS84 degrees).",
+        ) from None
+    geometry = frame.geometry
+    missing = (geometry.isna() | geometry.is_empty).to_numpy()
+    cx, cy = _extreme_xy(geometry)
+    unplaced = ~missing & ~(np.isfinite(cx) & np.isfinite(cy) & (np.abs(cx) <= 180) & (np.abs(cy) <= 90))
+    if unplaced.any() and 2 * unplaced.sum() >= (~missing).sum():
+        raise InputError(
+            f"{int(unplaced.sum())} of {int((~missing).sum())} places cannot be placed on Earth in "
+            f"the declared CRS {crs.name!r}", path=path, field="geometry",
+            fix="Declare the CRS the coordinates are really in (the .prj), or reproject the layer "
+                "to EPSG:4326.",
+        )
+    return frame, missing | unplaced
+
+
+def _unit_of(crs: pyproj.CRS) -> str:
+    """Return the unit of a CRS's first axis ("metre", "US survey foot"), or "projected"."""
+    axes = crs.axis_info
+    return axes[0].unit_name if axes else "projected"
+
+
+def _extreme_xy(geometry: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Return, per geometry, the x and the y farthest from 0 (NaN when missing or empty)."""
+    bounds = shapely.bounds(np.asarray(geometry, dtype=object))
+    with np.errstate(invalid="ignore"):
+        x = np.where(np.abs(bounds[:, 0]) > np.abs(bounds[:, 2]), bounds[:, 0], bounds[:, 2])
+        y = np.where(np.abs(bounds[:, 1]) > np.abs(bounds[:, 3]), bounds[:, 1], bounds[:, 3])
+    return x, y
+
+
+def _check_degrees(lon: np.ndarray, lat: np.ndarray, path: Path, fields: str, swap_fix: str) -> None:
+    """Refuse coordinates that are mostly not longitude/latitude degrees.
+
+    A few rows beyond ±180°/±90° are typing slips, skipped and counted by the caller;
+    when they are half of the located rows or more, the layer is in another CRS (projected
+    metres or feet) or has latitude and longitude swapped.
+    """
+    located = np.isfinite(lon) & np.isfinite(lat) & ~((lon == 0) & (lat == 0))
+    lon, lat = lon[located], lat[located]
+    outside = (np.abs(lon) > 180) | (np.abs(lat) > 90)
+    count = int(outside.sum())
+    if count == 0 or 2 * count < len(lon):
+        return
+    first = f"{lon[outside][0]:.7g}, {lat[outside][0]:.7g}"
+    if ((np.abs(lat) <= 180) & (np.abs(lon) <= 90)).all():
+        raise InputError(
+            f"latitude and longitude look swapped: {count} of {len(lon)} places have a latitude "
+            f"beyond ±90° (first longitude, latitude: {first})", path=path, field=fields, fix=swap_fix,
+        )
+    raise InputError(
+        f"coordinates are not longitude/latitude degrees: {count} of {len(lon)} places lie beyond "
+        f"±180°/±90° (first x, y: {first}); projected metres or feet?", path=path, field=fields,
+        fix="Reproject the layer to EPSG:4326 (WGS84 longitude/latitude), or give it with its CRS "
+            "(a GeoPackage, or a shapefile with its .prj).",
+    )
+
+
+def _check_near(frame: gpd.GeoDataFrame, path: Path, fields: str, area: Area | None,
+                swap_fix: str) -> None:
+    """Refuse a layer none of whose places lies near ``area``, naming a swap when it is one.
+
+    Nothing is checked without an area or places. A layer is fine when one place's
+    bounds touch the study polygon's bounding box (plus 0.01°); else it is refused when
+    swapping x and y would bring places in, or when its nearest place is more than
+    :data:`FAR_FROM_AREA_KM` km from the area's centre (another region, or another CRS
+    than it declares). Layers merely without a place in the area pass (counted later).
+    """
+    if area is None or len(frame) == 0:
+        return
+    bounds = shapely.bounds(np.asarray(frame.geometry, dtype=object))
+    west, south, east, north = area.study_polygon.bounds
+    margin = 0.01
+    west, south, east, north = west - margin, south - margin, east + margin, north + margin
+    with np.errstate(invalid="ignore"):
+        near = ((bounds[:, 2] >= west) & (bounds[:, 0] <= east)
+                & (bounds[:, 3] >= south) & (bounds[:, 1] <= north))
+        if near.any():
+            return
+        swapped = ((bounds[:, 3] >= west) & (bounds[:, 1] <= east)
+                   & (bounds[:, 2] >= south) & (bounds[:, 0] <= north))
+    if swapped.any():
+        raise InputError(
+            f"latitude and longitude look swapped: none of the {len(frame)} places lies in area "
+            f"{area.slug!r}, but {int(swapped.sum())} would with the two swapped",
+            path=path, field=fields, fix=swap_fix,
+        )
+    lon = np.radians((bounds[:, 0] + bounds[:, 2]) / 2)
+    lat = np.radians((bounds[:, 1] + bounds[:, 3]) / 2)
+    lon0, lat0 = np.radians(area.lon), np.radians(area.lat)
+    # haversine great-circle distance on a sphere of 6371 km
+    a = (np.sin((lat - lat0) / 2) ** 2
+         + np.cos(lat) * np.cos(lat0) * np.sin((lon - lon0) / 2) ** 2)
+    nearest_km = float(np.nanmin(2 * 6371.0 * np.arcsin(np.sqrt(np.clip(a, 0, 1)))))
+    if nearest_km > FAR_FROM_AREA_KM:
+        raise InputError(
+            f"none of the {len(frame)} places lies within {FAR_FROM_AREA_KM:,.0f} km of area "
+            f"{area.slug!r} (the nearest is {nearest_km:,.0f} km away)", path=path, field=fields,
+            fix="Give a file that covers the area; if it does, its coordinates are in another CRS "
+                "than it declares: reproject it to EPSG:4326.",
+        )
 
 
 def _places_frame(
@@ -185,15 +403,23 @@ def _places_frame(
     geometry: Any = None,
     crs: Any = _WGS84,
 ) -> gpd.GeoDataFrame:
-    """Assemble the documented columns, with unique place ids."""
+    """Assemble the documented columns, with unique place ids.
+
+    Names, ids and the source pass :func:`passages._names.clean_name` (no control or
+    bidi-override characters, at most 200 characters); a blank name becomes
+    ``"unnamed <kind>"``.
+    """
     kinds = kind if isinstance(kind, pd.Series) else pd.Series(kind, index=frame.index)
-    names = names.where(names.notna() & (names.astype(str) != ""), "unnamed " + kinds.astype(str))
+    unnamed = ("unnamed " + kinds.astype(str)).to_numpy()
+    names = pd.Series([clean_name(n, default=d) for n, d in zip(names.to_numpy(), unnamed, strict=True)],
+                      index=frame.index, dtype=object)
+    ids = pd.Series([clean_name(i) for i in ids.to_numpy()], index=frame.index, dtype=object)
     out = gpd.GeoDataFrame(
         {
-            "place_id": _unique(kinds.astype(str) + ":" + ids.astype(str)).to_numpy(),
+            "place_id": _unique(kinds.astype(str) + ":" + ids).to_numpy(),
             "kind": kinds.astype(str).to_numpy(),
-            "name": names.astype(str).to_numpy(),
-            "source": source,
+            "name": names.to_numpy(),
+            "source": clean_name(source),
             "enrollment": (np.full(len(frame), np.nan) if enrollment is None
                            else enrollment.to_numpy(dtype=float)),
         },
@@ -244,23 +470,47 @@ def _name_key(names: pd.Series) -> pd.Series:
 
 
 def _read_stops_table(path: Path) -> pd.DataFrame:
-    """Read stops.txt, a zipped GTFS feed, or a zipped stop shapefile."""
+    """Read stops.txt, a zipped GTFS feed, or a zipped stop shapefile.
+
+    A zip that is corrupt, holds neither a ``stops.txt`` nor a shapefile, or whose
+    ``stops.txt`` is empty, header-only, not UTF-8 or larger than
+    :data:`MAX_ZIPPED_STOPS_BYTES` raises one InputError naming the zip.
+    """
     if path.suffix.lower() != ".zip":
         return _read_table(path, "transit stops")
-    try:
-        with zipfile.ZipFile(path) as archive:
-            inside = [n for n in archive.namelist() if n.rsplit("/", 1)[-1] == "stops.txt"]
+    fix = "Give a GTFS stops.txt, a GTFS zip with stops.txt, or a zipped shapefile of stops."
+    with _reading(path, "transit stops"):
+        _check_magic(path, "transit stops")
+        try:
+            archive = zipfile.ZipFile(path)
+        except zipfile.BadZipFile:
+            raise InputError("is not a readable zip file", path=path, fix=fix) from None
+        with archive:
+            inside = [i for i in archive.infolist() if i.filename.rsplit("/", 1)[-1] == "stops.txt"]
             if inside:
-                with archive.open(inside[0]) as handle:
-                    table = pd.read_csv(handle, dtype=str, skipinitialspace=True,
-                                        encoding="utf-8-sig")
+                info = inside[0]
+                if info.file_size == 0:
+                    raise InputError("stops.txt in the zip is empty", path=path, field="stops.txt", fix=fix)
+                if info.file_size > MAX_ZIPPED_STOPS_BYTES:
+                    raise InputError(
+                        f"stops.txt in the zip would unpack to {info.file_size:,} bytes, more than "
+                        f"{MAX_ZIPPED_STOPS_BYTES:,}", path=path, field="stops.txt", fix=fix)
+                with archive.open(info) as handle:
+                    head = handle.read(65536)
+                kind = is_binary(head)
+                if kind is not None:
+                    raise InputError(f"stops.txt in the zip is {kind}, not text", path=path,
+                                     field="stops.txt", fix=fix)
+                with archive.open(info) as handle:
+                    try:
+                        table = pd.read_csv(handle, dtype=str, skipinitialspace=True,
+                                            encoding="utf-8-sig")
+                    except pd.errors.EmptyDataError:
+                        table = pd.DataFrame()
                 if len(table) == 0:
-                    raise InputError("stops.txt has no rows", path=path,
+                    raise InputError("stops.txt has no rows", path=path, field="stops.txt",
                                      fix="Give a GTFS feed with stops in it.")
                 return table
-    except zipfile.BadZipFile:
-        raise InputError("is not a readable zip file", path=path,
-                         fix="Give a GTFS stops.txt, a GTFS zip or a zipped shapefile.") from None
     return _read_table(path, "transit stops")
 
 
@@ -366,16 +616,17 @@ def _overpass_elements(path_or_json: str | Path | Mapping[str, Any]) -> list[dic
         origin: Path | None = None
     else:
         origin = _check_file(path_or_json, "Overpass JSON")
+        check_text_file(origin, what="Overpass JSON file", fix="Give an Overpass API response saved as JSON.")
         try:
             data = json.loads(origin.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
             raise InputError(f"not valid JSON ({exc})", path=origin,
                              fix="Give an Overpass API response saved as JSON.") from None
     elements = data.get("elements") if isinstance(data, Mapping) else None
     if not isinstance(elements, list):
         raise InputError("has no 'elements' list", path=origin, field="elements",
                          fix="Give an Overpass API JSON response ([out:json]).")
-    return elements
+    return [element for element in elements if isinstance(element, dict)]
 
 
 def _ring(coords: list[tuple[float, float]]) -> BaseGeometry | None:

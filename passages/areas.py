@@ -23,6 +23,9 @@ from shapely.geometry.base import BaseGeometry
 
 from passages import settings
 from passages._errors import InputError, UnknownAreaError
+from passages._inputs import check_text_file
+from passages._names import clean_name
+from passages._names import slug as safe_slug
 
 #: Kinds of area: a CSP engagement area, an offline sample area, a planner's own.
 AREA_KINDS = ("csp", "sample", "custom")
@@ -150,24 +153,93 @@ class Area:
         return [data_dir / rel for rel in self.sources.get(kind, ())]
 
 
-def _area_from_record(record: dict[str, Any], origin: str) -> Area:
+#: Walking radii an area file or a scenario may give (metres, inclusive): a CSP
+#: engagement area reaches 400 m to 2 km around the site; 100 m is a block, 5 km an hour
+#: of walking. A larger radius would make every later stage download and plan a city.
+RADIUS_RANGE_M = (100.0, 5000.0)
+
+#: Largest side of a planner's site polygon (metres): CSP sites are housing developments
+#: of a few hundred metres; a polygon larger than this is a wrong file or a wrong CRS.
+MAX_SITE_SPAN_M = 10_000.0
+
+
+def _number(value: Any, *, path: str | Path, row: int | None, field: str,
+            low: float | None = None, high: float | None = None, unit: str = "") -> float:
+    """Return ``value`` as a finite float within [low, high], else raise InputError.
+
+    Numbers and text holding a number (``"800"``) are accepted; booleans, other text,
+    NaN and infinities are not.
+    """
+    fix = (f"Give {field} as a number" + (f" from {low:g} to {high:g}{unit}" if low is not None
+                                           and high is not None else "") + ".")
+    number: float | None = None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value)
+    elif isinstance(value, str) and len(value) <= 40:
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+    if number is None:
+        shown = repr(value) if len(repr(value)) <= 40 else f"a {type(value).__name__}"
+        raise InputError(f"expected a number, got {shown}", path=path, row=row, field=field, fix=fix)
+    if not math.isfinite(number):
+        raise InputError(f"must be a finite number, got {number}", path=path, row=row, field=field, fix=fix)
+    if (low is not None and number < low) or (high is not None and number > high):
+        raise InputError(f"{number:g}{unit} is out of range", path=path, row=row, field=field, fix=fix)
+    return number
+
+
+def _radius(value: Any, *, path: str | Path, row: int | None) -> float:
+    """Return a walking radius in metres, checked against :data:`RADIUS_RANGE_M`."""
+    low, high = RADIUS_RANGE_M
+    return _number(value, path=path, row=row, field="radius_m", low=low, high=high, unit=" m")
+
+
+def _text_field(value: Any, *, path: str | Path, row: int | None, field: str, default: str) -> str:
+    """Return a display text (name, division) cleaned by :func:`clean_name`; refuse non-text."""
+    if value is None:
+        return default
+    if not isinstance(value, str | int | float) or isinstance(value, bool):
+        raise InputError(f"expected text, got a {type(value).__name__}", path=path, row=row,
+                         field=field, fix=f"Give {field} as text.")
+    return clean_name(value, default=default)
+
+
+def _area_from_record(record: Any, origin: str | Path, row: int | None = None) -> Area:
+    """Return the area of one record of ``areas.json``, every field checked.
+
+    ``slug`` must pass :func:`passages._names.slug`; ``lat`` and ``lon`` are finite
+    degrees (±90, ±180); ``radius_m`` lies within :data:`RADIUS_RANGE_M` (metres); ``name``
+    and ``division`` pass :func:`passages._names.clean_name`; ``sources`` maps a kind to a
+    list of relative paths.
+    """
+    if not isinstance(record, dict):
+        raise InputError(f"an area must be an object, got a {type(record).__name__}", path=origin,
+                         row=row, fix="Each area needs slug, lat and lon.")
+    for key in ("slug", "lat", "lon"):
+        if key not in record:
+            raise InputError("area record lacks a required key", path=origin, row=row, field=key,
+                             fix="Each area needs slug, lat and lon.")
     try:
-        slug = str(record["slug"])
-        return Area(
-            slug=slug,
-            name=str(record.get("name", slug)),
-            kind=str(record.get("kind", "custom")),
-            lat=float(record["lat"]),
-            lon=float(record["lon"]),
-            radius_m=float(record.get("radius_m", settings.radius_m)),
-            division=str(record.get("division", "")),
-            sources={k: tuple(v) for k, v in record.get("sources", {}).items()},
-        )
-    except KeyError as exc:
-        raise InputError(
-            "area record lacks a required key", path=origin, field=str(exc.args[0]),
-            fix="Each area needs slug, lat and lon.",
-        ) from None
+        area_slug = safe_slug(record["slug"], field="slug", path=origin)
+    except InputError as exc:
+        raise InputError(exc.problem, path=origin, row=row, field="slug", fix=exc.fix) from None
+    sources = record.get("sources", {})
+    if not isinstance(sources, dict) or not all(
+            isinstance(v, list) and all(isinstance(p, str) for p in v) for v in sources.values()):
+        raise InputError("sources must map a kind to a list of file paths", path=origin, row=row,
+                         field="sources", fix='Write sources as {"schools": ["poi/schools.geojson"]}.')
+    return Area(
+        slug=area_slug,
+        name=_text_field(record.get("name"), path=origin, row=row, field="name", default=area_slug),
+        kind=str(record.get("kind", "custom")) if record.get("kind", "custom") in AREA_KINDS else "custom",
+        lat=_number(record["lat"], path=origin, row=row, field="lat", low=-90, high=90, unit="°"),
+        lon=_number(record["lon"], path=origin, row=row, field="lon", low=-180, high=180, unit="°"),
+        radius_m=_radius(record.get("radius_m", settings.radius_m), path=origin, row=row),
+        division=_text_field(record.get("division"), path=origin, row=row, field="division", default=""),
+        sources={str(k): tuple(v) for k, v in sources.items()},
+    )
 
 
 def builtin_areas() -> dict[str, Area]:
@@ -175,20 +247,56 @@ def builtin_areas() -> dict[str, Area]:
     text = resources.files("passages").joinpath("data/areas.json").read_text(encoding="utf-8")
     data = json.loads(text)
     areas = {}
-    for record in data["areas"]:
+    for number, record in enumerate(data["areas"], start=1):
         # every shipped area is in Los Angeles: the LA-wide files serve each stage the
         # area does not name a file of its own for
         record = {**record, "sources": {**data["la_sources"], **record.get("sources", {})}}
-        areas[record["slug"]] = _area_from_record(record, "passages/data/areas.json")
+        area = _area_from_record(record, "passages/data/areas.json", number)
+        areas[area.slug] = area
     return areas
+
+
+def _site_geometry(feature: dict[str, Any], path: Path, row: int) -> BaseGeometry:
+    """Return a feature's Point, Polygon or MultiPolygon, checked to be finite degrees."""
+    fix = "Use Point, Polygon or MultiPolygon geometries in EPSG:4326 (longitude, latitude)."
+    raw = feature.get("geometry")
+    if raw is None:
+        raise InputError("feature has no geometry", path=path, row=row, field="geometry", fix=fix)
+    try:
+        geom = shape(raw)
+    except Exception as exc:  # shapely raises many types on malformed GeoJSON geometries
+        raise InputError(f"bad geometry ({type(exc).__name__}: {exc})", path=path, row=row,
+                         field="geometry", fix=fix) from None
+    if geom.geom_type not in ("Point", "Polygon", "MultiPolygon"):
+        raise InputError(f"unsupported geometry {geom.geom_type}", path=path, row=row,
+                         field="geometry", fix=fix)
+    if geom.is_empty:
+        raise InputError("geometry is empty", path=path, row=row, field="geometry", fix=fix)
+    coords = shapely.get_coordinates(geom)
+    if not np.isfinite(coords).all():
+        raise InputError("geometry has coordinates that are not finite numbers", path=path, row=row,
+                         field="geometry", fix=fix)
+    if not ((np.abs(coords[:, 0]) <= 180).all() and (np.abs(coords[:, 1]) <= 90).all()):
+        raise InputError("coordinates are not longitude/latitude", path=path, row=row,
+                         field="geometry", fix="Reproject the file to EPSG:4326.")
+    if not geom.is_valid:
+        geom = shapely.make_valid(geom, method="structure", keep_collapsed=False)
+        if geom.is_empty or geom.geom_type not in ("Polygon", "MultiPolygon"):
+            raise InputError("the site polygon is invalid and cannot be repaired", path=path,
+                             row=row, field="geometry", fix=fix)
+    return geom
 
 
 def areas_from_geojson(path: str | Path, *, radius_m: float | None = None) -> dict[str, Area]:
     """Read a planner's own areas from a GeoJSON file.
 
-    Each feature is one area: a Polygon or MultiPolygon (the site itself), or a Point (a
-    site centre). Properties: ``slug`` (required), ``name``, ``radius_m`` (walking radius
-    in metres; default ``radius_m`` or :data:`passages.settings.radius_m`).
+    Each feature is one area: a Polygon or MultiPolygon (the site itself, at most
+    :data:`MAX_SITE_SPAN_M` metres across), or a Point (a site centre), in EPSG:4326.
+    Properties: ``slug`` (required; 1 to 64 letters, digits, ``-`` or ``_``, unique in
+    the file: it names output folders), ``name`` (shown on maps), ``division``,
+    ``radius_m`` (walking radius in metres, from 100 to 5,000 m,
+    :data:`RADIUS_RANGE_M`; default ``radius_m`` or :data:`passages.settings.radius_m`;
+    a number or text holding one).
 
     Parameters
     ----------
@@ -196,49 +304,76 @@ def areas_from_geojson(path: str | Path, *, radius_m: float | None = None) -> di
         GeoJSON file in EPSG:4326.
     radius_m
         Walking radius for features that do not carry one, in metres.
+
+    Returns
+    -------
+    dict of str to Area
+        The areas by slug, in file order.
+
+    Raises
+    ------
+    InputError
+        One line naming the file, the feature number (``row``, 1-based) and the field:
+        the file is missing, a folder, binary or not JSON; it has no ``features`` list; a
+        feature is not an object, its ``properties`` are not an object, its slug is
+        missing, unsafe (``..``, ``a/b``, too long) or repeated, its ``radius_m`` is not a
+        finite number within range, its geometry is missing, malformed, not finite, not
+        longitude/latitude, or a site polygon too large.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError("file not found", path=path, fix="Check the path of the areas file.")
+    path = check_text_file(path, what="areas file", fix="Give a GeoJSON file of areas.")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise InputError(f"not valid JSON ({exc})", path=path,
                          fix="Export the areas as GeoJSON.") from None
     features = data.get("features") if isinstance(data, dict) else None
-    if not features:
-        raise InputError("no features", path=path,
+    if not isinstance(features, list) or not features:
+        raise InputError("no features", path=path, field="features",
                          fix="The file must be a GeoJSON FeatureCollection with one feature per area.")
+    default_radius = _radius(radius_m if radius_m is not None else settings.radius_m, path=path, row=None)
     areas: dict[str, Area] = {}
     for number, feature in enumerate(features, start=1):
-        props = feature.get("properties") or {}
-        slug = props.get("slug")
-        if not slug:
+        if not isinstance(feature, dict):
+            raise InputError(f"a feature must be an object, got a {type(feature).__name__}", path=path,
+                             row=number, fix="Give GeoJSON Features with properties and geometry.")
+        props = feature.get("properties")
+        if props is None:
+            props = {}
+        if not isinstance(props, dict):
+            raise InputError(f"properties must be an object, got a {type(props).__name__}", path=path,
+                             row=number, field="properties", fix='Give properties such as {"slug": "my-site"}.')
+        if props.get("slug") in (None, ""):
             raise InputError("feature has no slug", path=path, row=number, field="slug",
                              fix="Give every feature a short 'slug' property such as 'my-site'.")
         try:
-            geom = shape(feature["geometry"])
-        except Exception as exc:
-            raise InputError(f"bad geometry ({exc})", path=path, row=number, field="geometry",
-                             fix="Use Point, Polygon or MultiPolygon geometries.") from None
-        radius = float(props.get("radius_m", radius_m if radius_m is not None else settings.radius_m))
-        if not radius > 0:
-            raise InputError(f"radius_m must be positive, got {radius}", path=path, row=number,
-                             field="radius_m", fix="Give the walking radius in metres.")
+            area_slug = safe_slug(props["slug"], field="slug", path=path)
+        except InputError as exc:
+            raise InputError(exc.problem, path=path, row=number, field="slug", fix=exc.fix) from None
+        if area_slug in areas:
+            raise InputError(f"slug {area_slug!r} is used twice", path=path, row=number, field="slug",
+                             fix="Give every area its own slug.")
+        radius = _radius(props.get("radius_m", default_radius), path=path, row=number)
+        geom = _site_geometry(feature, path, number)
+        site: BaseGeometry | None
         if isinstance(geom, Point):
             site = None
             lon, lat = geom.x, geom.y
-        elif geom.geom_type in ("Polygon", "MultiPolygon"):
+        else:
             site = geom
             lon, lat = geom.centroid.x, geom.centroid.y
-        else:
-            raise InputError(f"unsupported geometry {geom.geom_type}", path=path, row=number,
-                             field="geometry", fix="Use Point, Polygon or MultiPolygon geometries.")
-        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-            raise InputError("coordinates are not longitude/latitude", path=path, row=number,
-                             field="geometry", fix="Reproject the file to EPSG:4326.")
-        areas[str(slug)] = Area(str(slug), str(props.get("name", slug)), "custom", lat, lon,
-                                radius, site, str(props.get("division", "")))
+        area = Area(area_slug, _text_field(props.get("name"), path=path, row=number, field="name",
+                                           default=area_slug),
+                    "custom", lat, lon, radius, site,
+                    _text_field(props.get("division"), path=path, row=number, field="division", default=""))
+        if site is not None:
+            west, south, east, north = area.site_utm.bounds
+            if max(east - west, north - south) > MAX_SITE_SPAN_M:
+                raise InputError(
+                    f"the site polygon is {max(east - west, north - south) / 1000:,.1f} km across, more "
+                    f"than {MAX_SITE_SPAN_M / 1000:g} km", path=path, row=number, field="geometry",
+                    fix="Draw the site itself (the housing development), not the whole study area; "
+                        "radius_m adds the walking distance around it.")
+        areas[area_slug] = area
     return areas
 
 

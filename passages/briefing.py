@@ -124,31 +124,97 @@ def schools_served(plan: Plan, watched: np.ndarray) -> list[str]:
     return sorted(set(names))
 
 
+#: Largest bell-times CSV read (bytes): a row per school of a whole district is ~100 kB.
+MAX_BELL_BYTES = 5_000_000
+
+
+def _bell_minutes(text: str, *, path: Path, row: int, field: str) -> int:
+    """Return a bell time ``HH:MM`` as minutes after midnight (``24:00`` is 1440), else raise."""
+    fix = "Write times as HH:MM (24-hour clock, 00:00 to 24:00), the end after the start."
+    hours_text, _, minutes_text = text.partition(":")
+    if not (text.isascii() and hours_text.isdigit() and minutes_text.isdigit()
+            and len(hours_text) in (1, 2) and len(minutes_text) == 2):
+        shown = repr(text) if len(text) <= 20 else f"a text of {len(text)} characters"
+        raise InputError(f"bad {field} time {shown}" if text else f"no {field} time", path=path, row=row,
+                         field=field, fix=fix)
+    hours, minutes = int(hours_text), int(minutes_text)
+    if minutes > 59 or hours * 60 + minutes > 24 * 60:
+        raise InputError(f"{field} time {text!r} is not a time of day", path=path, row=row, field=field,
+                         fix=fix)
+    return hours * 60 + minutes
+
+
 def read_bells(path: str | Path) -> dict[str, tuple[str, str]]:
     """Read school bell times from a CSV with the columns ``school``, ``start``, ``end``.
 
-    ``school`` is a school's name (as on the map) or its place id; times are ``HH:MM``.
+    ``school`` is a school's name (as on the map) or its place id; it passes
+    :func:`passages._names.clean_name` (white space runs become one space; bidi overrides
+    and zero-width characters go). Times are ``HH:MM`` on a 24-hour clock (``24:00`` ends
+    the day); the end comes after the start. Column names are matched case-blind.
+
+    Parameters
+    ----------
+    path
+        The bell-times CSV, UTF-8, at most :data:`MAX_BELL_BYTES` bytes.
+
+    Returns
+    -------
+    dict of str to (str, str)
+        Start and end times (``"HH:MM"``) by school name or place id.
+
+    Raises
+    ------
+    InputError
+        One line naming the file (and the row and field): the file is missing, a folder,
+        a device, empty, binary, too large, not UTF-8 or not CSV; a column is missing; a
+        school name is blank, holds control characters or is given twice; a time is
+        missing, not ``HH:MM``, not a time of day (``25:99``), or the end is not after the
+        start.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError("file not found", path=path, fix="Check the path of the bell-times file.")
+    import unicodedata
+
+    from passages._inputs import check_text_file
+    from passages._names import clean_name
+
+    fix = "Give a CSV with the columns school, start, end (times as HH:MM)."
+    path = check_text_file(path, what="bell-times file", fix=fix)
+    if path.stat().st_size > MAX_BELL_BYTES:
+        raise InputError(f"is larger than {MAX_BELL_BYTES:,} bytes", path=path, fix=fix)
     try:
-        table = pd.read_csv(path, dtype=str)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise InputError(f"not a readable CSV ({exc})", path=path, fix="Give a CSV with school,start,end.") from None
+        table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        raise InputError(f"not a readable CSV ({type(exc).__name__}: {exc})", path=path, fix=fix) from None
+    table.columns = [str(c).strip().casefold() for c in table.columns]
     for column in BELL_COLUMNS:
         if column not in table.columns:
             raise InputError(f"required column {column!r} is missing", path=path, field=column,
                              fix="The bell-times CSV needs the columns school, start, end.")
-    bells = {}
-    for row_number, row in enumerate(table.itertuples(index=False), start=1):
-        start, end = str(row.start).strip(), str(row.end).strip()
-        try:
-            parse_window(f"{start}-{end}")
-        except InputError:
-            raise InputError(f"bad bell times {start!r}-{end!r}", path=path, row=row_number, field="start",
-                             fix="Write times as HH:MM, the end after the start.") from None
-        bells[str(row.school).strip()] = (start, end)
+    if table.columns.duplicated().any():
+        raise InputError("a column is given twice", path=path, field=str(table.columns[table.columns.duplicated()][0]),
+                         fix=fix)
+    bells: dict[str, tuple[str, str]] = {}
+    rows: dict[str, int] = {}
+    for row_number, (raw_school, raw_start, raw_end) in enumerate(
+            zip(table["school"], table["start"], table["end"], strict=True), start=1):
+        raw_school = str(raw_school)
+        if any(unicodedata.category(ch) == "Cc" for ch in raw_school):
+            raise InputError("school name holds control characters", path=path, row=row_number,
+                             field="school", fix="Write the school's name as plain text.")
+        school = clean_name(raw_school)
+        if not school:
+            raise InputError("no school name", path=path, row=row_number, field="school",
+                             fix="Give the school's name (as on the map) or its place id.")
+        if school in rows:
+            raise InputError(f"school {school!r} is listed twice (rows {rows[school]} and {row_number})",
+                             path=path, row=row_number, field="school", fix="List each school once.")
+        start, end = str(raw_start).strip(), str(raw_end).strip()
+        first = _bell_minutes(start, path=path, row=row_number, field="start")
+        last = _bell_minutes(end, path=path, row=row_number, field="end")
+        if first >= 24 * 60 or last <= first:
+            raise InputError(f"bad bell times {start!r}-{end!r}: the end is not after the start", path=path,
+                             row=row_number, field="end", fix="Write times as HH:MM, the end after the start.")
+        rows[school] = row_number
+        bells[school] = (start, end)
     return bells
 
 

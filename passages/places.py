@@ -59,6 +59,7 @@ from passages._place_readers import (
     _points,
     _read_stops_table,
     _read_table,
+    _reading,
     _sniff_overpass,
     _stations_or_stops,
     _text,
@@ -84,6 +85,10 @@ K12_LEVELS = (
 
 #: Level values (in any schools file) that mark a school as not K-12.
 _NOT_K12 = re.compile(r"college|universit|adult", re.IGNORECASE)
+
+#: Enrollments above this (students) are taken as unknown: the largest US schools have
+#: about 10,000 students; a bigger number is a typing slip or a hostile file.
+MAX_ENROLLMENT = 50_000
 
 #: Stops of one name closer than this (metres) are one place (the corners of a junction).
 STOP_MERGE_M = 100.0
@@ -125,8 +130,8 @@ class NodeIndex(Protocol):
 # --------------------------------------------------------------------------- readers
 
 
-def read_schools(path: str | Path, *, columns: Mapping[str, str] | None = None
-                 ) -> gpd.GeoDataFrame:
+def read_schools(path: str | Path, *, columns: Mapping[str, str] | None = None,
+                 area: Area | None = None) -> gpd.GeoDataFrame:
     """Return the K-12 schools of a schools layer, in EPSG:4326.
 
     Reads the LA County "Schools, Colleges and Universities" layer as it comes (GeoJSON
@@ -135,7 +140,8 @@ def read_schools(path: str | Path, *, columns: Mapping[str, str] | None = None
     professional schools and adult-education schools are dropped (``cat2`` values, or a
     level column whose value names a college, university or adult school): children
     do not walk to them. Negative enrollments (the layer writes -999 for unknown)
-    become ``NaN``.
+    become ``NaN``, and so do enrollments above :data:`MAX_ENROLLMENT`, infinite or
+    not numbers.
 
     Parameters
     ----------
@@ -145,6 +151,9 @@ def read_schools(path: str | Path, *, columns: Mapping[str, str] | None = None
         Which file column plays each role, when the names differ from the LA County
         layer: ``"id"`` (default ``source_id``, the CDE code, else ``OBJECTID``),
         ``"name"``, ``"enrollment"``, ``"level"`` (``cat2``), ``"lat"``, ``"lon"``.
+    area
+        When given, a layer none of whose schools lies near the area is refused (see
+        :func:`load_places`).
 
     Returns
     -------
@@ -154,9 +163,18 @@ def read_schools(path: str | Path, *, columns: Mapping[str, str] | None = None
     Raises
     ------
     InputError
-        The file is missing, empty or unreadable, or lacks a name or coordinate column.
+        The file is missing, empty, unreadable or of an unknown type, lacks a name or
+        coordinate column, or its coordinates are not longitude/latitude (see
+        :func:`load_places`). Every library error while reading becomes one InputError
+        naming the file.
     """
     path = _check_file(path, "schools")
+    with _reading(path, "schools"):
+        return _read_schools(path, columns, area)
+
+
+def _read_schools(path: Path, columns: Mapping[str, str] | None, area: Area | None
+                  ) -> gpd.GeoDataFrame:
     table = _read_table(path, "schools")
     name_col = _column(table, "name", _SCHOOL_COLUMNS["name"], columns, path)
     id_col = _column(table, "id", _SCHOOL_COLUMNS["id"], columns, path, required=False)
@@ -167,14 +185,14 @@ def read_schools(path: str | Path, *, columns: Mapping[str, str] | None = None
         table = table.loc[~table[level_col].astype(str).str.contains(_NOT_K12, na=False)]
         if len(table) == 0:
             return _empty_places()
-    frame = _points(table, path, columns, "school")
+    frame = _points(table, path, columns, "school", area=area)
     ids = _text(frame, id_col, "")
     if "OBJECTID" in frame.columns and id_col != "OBJECTID":
         ids = ids.mask(ids == "", _text(frame, "OBJECTID", ""))
     ids = _ids_or_row_numbers(ids)
-    enrollment = (pd.to_numeric(frame[enroll_col], errors="coerce") if enroll_col
+    enrollment = (pd.to_numeric(frame[enroll_col], errors="coerce").astype(float) if enroll_col
                   else pd.Series(np.nan, index=frame.index))
-    enrollment = enrollment.where(enrollment >= 0)
+    enrollment = enrollment.where((enrollment >= 0) & (enrollment <= MAX_ENROLLMENT))
     return _places_frame(frame, kind="school", ids=ids, names=_text(frame, name_col, ""),
                          source=path.name, enrollment=enrollment)
 
@@ -199,7 +217,7 @@ def merge_stops(stops: gpd.GeoDataFrame, *, within_m: float | None = None) -> gp
     return _merge_near_stops(stops, within_m)
 
 
-def read_transit_stops(path: str | Path) -> gpd.GeoDataFrame:
+def read_transit_stops(path: str | Path, *, area: Area | None = None) -> gpd.GeoDataFrame:
     """Return the transit stops of a GTFS ``stops.txt`` or a stop shapefile, in EPSG:4326.
 
     Rail feeds list stations (``location_type`` 1) and their platforms (0): the stations
@@ -213,6 +231,9 @@ def read_transit_stops(path: str | Path) -> gpd.GeoDataFrame:
         A GTFS ``stops.txt`` (or any CSV with its columns), a zipped GTFS feed, or a zipped
         shapefile of stops such as LA Metro's ``230711_All_MetroRail_Stations.zip``
         (``STOP_ID``, ``STOP_NAME``; column names are matched case-blind).
+    area
+        When given, a layer none of whose stops lies near the area is refused (see
+        :func:`load_places`).
 
     Returns
     -------
@@ -225,22 +246,29 @@ def read_transit_stops(path: str | Path) -> gpd.GeoDataFrame:
     InputError
         The file is missing, empty or unreadable, or lacks ``stop_id``, ``stop_name``,
         ``stop_lat`` or ``stop_lon`` (coordinates are not needed when the file has
-        geometries).
+        geometries); a header-only ``stops.txt``, a zip without ``stops.txt`` or
+        shapefile, a corrupt zip; coordinates that are not longitude/latitude. Every
+        library error while reading becomes one InputError naming the file.
     """
     path = _check_file(path, "transit stops")
+    with _reading(path, "transit stops"):
+        return _read_transit_stops(path, area)
+
+
+def _read_transit_stops(path: Path, area: Area | None) -> gpd.GeoDataFrame:
     table = _read_stops_table(path)
     id_col = _column(table, "stop_id", ("stop_id", "stopnum"), None, path)
     name_col = _column(table, "stop_name", ("stop_name", "stopname"), None, path)
     table = _stations_or_stops(table)
     frame = _points(table, path, None, "stop", ("stop_lat", "lat", "latitude"),
-                    ("stop_lon", "lon", "long", "longitude"))
+                    ("stop_lon", "lon", "long", "longitude"), area=area)
     stops = _places_frame(frame, kind="transit", ids=_text(frame, id_col, ""),
                           names=_text(frame, name_col, ""), source=path.name)
     return merge_stops(stops)
 
 
-def read_parks(path: str | Path, *, columns: Mapping[str, str] | None = None
-               ) -> gpd.GeoDataFrame:
+def read_parks(path: str | Path, *, columns: Mapping[str, str] | None = None,
+               area: Area | None = None) -> gpd.GeoDataFrame:
     """Return the parks and recreation centres of a park layer, polygons kept whole.
 
     Knows the LA City Recreation and Parks boundaries (RAP: ``Name``, ``Park_ID``;
@@ -255,6 +283,9 @@ def read_parks(path: str | Path, *, columns: Mapping[str, str] | None = None
     columns
         Which file column plays each role: ``"name"``, ``"id"`` (and ``"lat"``/``"lon"``
         for a CSV of park points).
+    area
+        When given, a layer none of whose parks lies near the area is refused (see
+        :func:`load_places`).
 
     Returns
     -------
@@ -266,9 +297,17 @@ def read_parks(path: str | Path, *, columns: Mapping[str, str] | None = None
     Raises
     ------
     InputError
-        The file is missing, empty, unreadable or without CRS, or lacks a name column.
+        The file is missing, empty, unreadable or without CRS, lacks a name column, or
+        its coordinates do not fit its CRS (see :func:`load_places`). Every library error
+        while reading becomes one InputError naming the file.
     """
     path = _check_file(path, "parks")
+    with _reading(path, "parks"):
+        return _read_parks(path, columns, area)
+
+
+def _read_parks(path: Path, columns: Mapping[str, str] | None, area: Area | None
+                ) -> gpd.GeoDataFrame:
     table = _read_table(path, "parks")
     name_col = _column(table, "name", _PARK_COLUMNS["name"], columns, path)
     id_col = _column(table, "id", _PARK_COLUMNS["id"], columns, path, required=False)
@@ -278,7 +317,7 @@ def read_parks(path: str | Path, *, columns: Mapping[str, str] | None = None
         layer = "DPR"
     else:
         layer = path.stem
-    frame = _points(table, path, columns, "park")
+    frame = _points(table, path, columns, "park", area=area)
     geometry = shapely.make_valid(np.asarray(frame.geometry, dtype=object),
                                   method="structure", keep_collapsed=False)
     ids = _text(frame, id_col, "")
@@ -289,8 +328,8 @@ def read_parks(path: str | Path, *, columns: Mapping[str, str] | None = None
     return parks.loc[~parks.geometry.is_empty].reset_index(drop=True)
 
 
-def read_libraries(path: str | Path, *, columns: Mapping[str, str] | None = None
-                   ) -> gpd.GeoDataFrame:
+def read_libraries(path: str | Path, *, columns: Mapping[str, str] | None = None,
+                   area: Area | None = None) -> gpd.GeoDataFrame:
     """Return the libraries of a file, in EPSG:4326.
 
     Knows the TrojanMap ``data.csv`` (``id`` = OSM node id, ``lat``, ``lon``, ``name``,
@@ -304,6 +343,9 @@ def read_libraries(path: str | Path, *, columns: Mapping[str, str] | None = None
         The file; a CSV needs latitude/longitude columns in EPSG:4326 degrees.
     columns
         Which file column plays each role: ``"name"``, ``"id"``, ``"lat"``, ``"lon"``.
+    area
+        When given, a layer none of whose libraries lies near the area is refused (see
+        :func:`load_places`).
 
     Returns
     -------
@@ -313,18 +355,28 @@ def read_libraries(path: str | Path, *, columns: Mapping[str, str] | None = None
     Raises
     ------
     InputError
-        The file is missing, empty or unreadable, or lacks a name or coordinate column.
+        The file is missing, empty, unreadable or of an unknown type, lacks a name or
+        coordinate column, or its coordinates are not longitude/latitude (see
+        :func:`load_places`). Every library error while reading becomes one InputError
+        naming the file.
     """
     path = _check_file(path, "libraries")
+    with _reading(path, "libraries"):
+        return _read_libraries(path, columns, area)
+
+
+def _read_libraries(path: Path, columns: Mapping[str, str] | None, area: Area | None
+                    ) -> gpd.GeoDataFrame:
     table = _read_table(path, "libraries")
     name_col = _column(table, "name", _LIBRARY_COLUMNS["name"], columns, path)
     id_col = _column(table, "id", _LIBRARY_COLUMNS["id"], columns, path, required=False)
     trojanmap = "attributes" in table.columns and not isinstance(table, gpd.GeoDataFrame)
     if trojanmap:
-        table = table.loc[table["attributes"].str.contains(r"\blibrary\b", na=False).to_numpy()]
+        attributes = table["attributes"].astype("string")
+        table = table.loc[attributes.str.contains(r"\blibrary\b", na=False).to_numpy(dtype=bool)]
         if len(table) == 0:
             return _empty_places()
-    frame = _points(table, path, columns, "library")
+    frame = _points(table, path, columns, "library", area=area)
     ids = _text(frame, id_col, "")
     ids = _ids_or_row_numbers(ids)
     prefix = "osm:node/" if trojanmap and id_col == "id" else f"{path.stem}:"
@@ -359,9 +411,12 @@ def read_osm_places(path_or_json: str | Path | Mapping[str, Any]) -> gpd.GeoData
     Raises
     ------
     InputError
-        The file is missing, empty or not an Overpass JSON response.
+        The file is missing, empty or not an Overpass JSON response (any error while
+        reading it becomes one InputError naming the file).
     """
-    return _overpass_places(path_or_json, OSM_TAGS["park"]["leisure"])
+    origin = None if isinstance(path_or_json, Mapping) else Path(path_or_json)
+    with _reading(origin, "Overpass JSON"):
+        return _overpass_places(path_or_json, OSM_TAGS["park"]["leisure"])
 
 
 def osm_places_online(area: Area, *, cache_dir: Path) -> gpd.GeoDataFrame:
@@ -401,19 +456,19 @@ def osm_places_online(area: Area, *, cache_dir: Path) -> gpd.GeoDataFrame:
 # --------------------------------------------------------------------------- gathering
 
 
-def _read_source(kind: str, path: Path) -> gpd.GeoDataFrame:
-    """Read one file given for ``kind``, choosing the reader by its type."""
+def _read_source(kind: str, path: Path, area: Area) -> gpd.GeoDataFrame:
+    """Read one file given for ``kind`` for ``area``, choosing the reader by its type."""
     _check_file(path, kind if kind != "osm" else "OpenStreetMap")
     if kind == "osm" or _sniff_overpass(path):
         places = read_osm_places(path)
         return places if kind == "osm" else places.loc[places["kind"] == kind]
     if kind == "school":
-        return read_schools(path)
+        return read_schools(path, area=area)
     if kind == "transit":
-        return read_transit_stops(path)
+        return read_transit_stops(path, area=area)
     if kind == "park":
-        return read_parks(path)
-    return read_libraries(path)
+        return read_parks(path, area=area)
+    return read_libraries(path, area=area)
 
 
 def drop_duplicate_places(places: gpd.GeoDataFrame, *, within_m: float | None = None
@@ -467,7 +522,15 @@ def load_places(area: Area, *, sources: Mapping[str, Sequence[str | Path]]) -> g
     Raises
     ------
     InputError
-        An unknown kind, or a file that cannot be read (see the readers).
+        An unknown kind, or a file that cannot be read (see the readers). A layer whose
+        coordinates are not longitude/latitude is refused naming the file and its
+        coordinate columns (or ``geometry``): most points beyond ±180°/±90° (projected
+        metres or feet read as degrees, or latitude and longitude swapped), a projected
+        CRS declared for numbers that are degrees, a declared CRS that puts the points
+        off the Earth; and so is a layer none of whose places lies near the area while,
+        with x and y swapped, some would, or whose nearest place is more than
+        ``FAR_FROM_AREA_KM`` (500) km from the area (another region, or another CRS
+        than it declares).
     EmptyResultError
         No place of any kind lies in the study area.
     """
@@ -485,7 +548,7 @@ def load_places(area: Area, *, sources: Mapping[str, Sequence[str | Path]]) -> g
         wanted.append(kind)
         if isinstance(paths, str | Path):
             paths = [paths]
-        frames.extend(_read_source(kind, Path(path)) for path in paths)
+        frames.extend(_read_source(kind, Path(path), area) for path in paths)
     frames = [frame for frame in frames if len(frame)]
     if not frames:
         raise EmptyResultError(f"no places were read for area {area.slug!r}; give place files")

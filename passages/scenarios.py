@@ -23,11 +23,19 @@ Every key is a field of :class:`PlanParameters` (how the plan is made) or of
 work during the scenario's ``windows``. An unknown key or an impossible value (0 officers,
 a window ending before it starts, a negative radius, a window too short for a footbeat lap)
 stops with a message naming the key and the file.
+
+Every number must be finite and lie within its range in :data:`LIMITS` (for example
+``officers`` from 1 to 50, ``radius_m`` from 100 to 5,000 m, ``risk_lambda`` from 0 to
+100); at most :data:`MAX_WINDOWS` windows are given. A scenario's name (``NAME`` in
+``[scenarios.NAME]``, or the file's stem) names its output files, so it must be a slug: 1
+to 64 letters, digits, ``-`` or ``_``, starting with a letter or digit.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -36,7 +44,52 @@ from typing import Any
 
 from passages import settings
 from passages._errors import InputError
+from passages._inputs import check_text_file
+from passages._names import slug
+from passages.areas import RADIUS_RANGE_M
 from passages.incidents import CATEGORIES, parse_window
+
+#: Accepted range of every numeric parameter, inclusive: (lowest, highest, unit). Wide
+#: enough for any Safe Passages site, narrow enough that no value makes a run last hours
+#: or its numbers overflow. A CSP site has about a dozen officers on duty: 50 is the cap.
+LIMITS: dict[str, tuple[float, float, str]] = {
+    "radius_m": (*RADIUS_RANGE_M, "m"),
+    "snap_m": (1.0, 500.0, "m"),
+    "place_snap_m": (1.0, 2000.0, "m"),
+    "bandwidth_m": (10.0, 5000.0, "m"),
+    "hot_share": (0.0, 1.0, "share"),
+    "risk_lambda": (0.0, 100.0, "dimensionless"),
+    "max_detour": (0.0, 5.0, "share of the shortest path"),
+    "link_radius_m": (0.0, 5000.0, "m"),
+    "links_per_kind": (0, 20, "links"),
+    "half_life_days": (1.0, 36525.0, "days"),
+    "lookback_days": (1.0, 36525.0, "days"),
+    "officers": (1, 50, "officers"),
+    "cover_radius_m": (10.0, 2000.0, "m"),
+    "walk_kmh": (1.0, 10.0, "km/h"),
+    "stop_minutes": (1.0, 120.0, "min"),
+    "stops_per_loop": (1, 20, "stops"),
+    "laps": (1, 20, "laps"),
+}
+
+#: Most time windows one scenario may give.
+MAX_WINDOWS = 12
+
+#: Longest text accepted for one window, mode or category (characters).
+_MAX_TEXT = 40
+
+
+def _out_of_range(key: str, value: Any, where: str, origin: str | Path) -> InputError | None:
+    """Return the error of a value outside ``LIMITS[key]`` (or not finite), else ``None``."""
+    low, high, unit = LIMITS[key]
+    shown = f"{low:g} to {high:g}" + (f" {unit}" if unit else "")
+    if not isinstance(value, numbers.Real) or isinstance(value, bool) or not math.isfinite(value):
+        return InputError(f"{where}must be a finite number, got {value!r}", path=origin, field=key,
+                          fix=f"Give {key} from {shown}.")
+    if not low <= float(value) <= high:
+        return InputError(f"{where}must be from {shown}, got {float(value):g}", path=origin, field=key,
+                          fix=f"Give {key} from {shown}.")
+    return None
 
 
 def _default(name: str) -> Any:
@@ -131,23 +184,24 @@ class PlanParameters:
         def bad(key: str, problem: str, fix: str) -> InputError:
             return InputError(f"{where}{problem}", path=origin, field=key, fix=fix)
 
-        for key in ("snap_m", "place_snap_m", "bandwidth_m", "half_life_days"):
-            if not getattr(self, key) > 0:
-                raise bad(key, f"must be positive, got {getattr(self, key)}", "Give a positive number.")
-        if self.radius_m is not None and not self.radius_m > 0:
-            raise bad("radius_m", f"must be positive, got {self.radius_m}", "Give the walking radius in metres.")
-        for key in ("risk_lambda", "max_detour", "link_radius_m"):
-            if getattr(self, key) < 0:
-                raise bad(key, f"must not be negative, got {getattr(self, key)}", "Give 0 or a positive number.")
-        if not 0 <= self.hot_share <= 1:
-            raise bad("hot_share", f"must be between 0 and 1, got {self.hot_share}", "Give a share such as 0.05.")
-        if self.links_per_kind < 0:
-            raise bad("links_per_kind", f"must not be negative, got {self.links_per_kind}", "Give 0 or more.")
-        if self.lookback_days is not None and not self.lookback_days > 0:
-            raise bad("lookback_days", f"must be positive, got {self.lookback_days}", "Give a number of days.")
+        for key in ("radius_m", "snap_m", "place_snap_m", "bandwidth_m", "hot_share", "risk_lambda",
+                    "max_detour", "link_radius_m", "links_per_kind", "half_life_days", "lookback_days"):
+            value = getattr(self, key)
+            if value is None and key in ("radius_m", "lookback_days"):
+                continue
+            error = _out_of_range(key, value, where, origin)
+            if error is not None:
+                raise error
+        if key_type_error := _sequence_problem(self.windows, str, "windows"):
+            raise bad("windows", key_type_error, 'Give windows as a list such as ["07:00-08:30"].')
         if not self.windows:
             raise bad("windows", "no time window given", 'Give at least one window such as "07:00-08:30".')
+        if len(self.windows) > MAX_WINDOWS:
+            raise bad("windows", f"{len(self.windows)} windows given, more than {MAX_WINDOWS}",
+                      f"Give at most {MAX_WINDOWS} time windows.")
         for window in self.windows:
+            if len(window) > _MAX_TEXT:
+                raise bad("windows", f"a window of {len(window)} characters", 'Write windows as "HH:MM-HH:MM".')
             try:
                 parse_window(window)
             except InputError as exc:
@@ -157,12 +211,19 @@ class PlanParameters:
                               "Give the start first; split a window that crosses midnight in two.") from None
                 raise bad("windows", f"bad time window {window!r}",
                           'Write windows as "HH:MM-HH:MM", such as "07:00-08:30".') from None
+        if problem := _sequence_problem(self.weekdays, int, "weekdays"):
+            raise bad("weekdays", problem, "Use 0 (Monday) to 6 (Sunday).")
         for day in self.weekdays:
             if day not in range(7):
                 raise bad("weekdays", f"{day} is not a weekday number", "Use 0 (Monday) to 6 (Sunday).")
+        if len(self.weekdays) > 7:
+            raise bad("weekdays", f"{len(self.weekdays)} days given, more than 7", "Give each day once.")
+        if problem := _sequence_problem(self.categories, str, "categories"):
+            raise bad("categories", problem, "Use " + ", ".join(CATEGORIES) + ".")
         for category in self.categories:
             if category not in CATEGORIES:
-                raise bad("categories", f"unknown category {category!r}", "Use " + ", ".join(CATEGORIES) + ".")
+                shown = repr(category) if len(category) <= _MAX_TEXT else f"of {len(category)} characters"
+                raise bad("categories", f"unknown category {shown}", "Use " + ", ".join(CATEGORIES) + ".")
 
     def replace(self, **changes: Any) -> PlanParameters:
         """Return a copy with some parameters changed (and checked)."""
@@ -249,15 +310,26 @@ class CoverageParameters:
             return InputError(f"{where}{problem}", path=origin, field=key, fix=fix)
 
         for key in ("officers", "stops_per_loop", "laps"):
-            if getattr(self, key) < 1:
-                raise bad(key, f"must be at least 1, got {getattr(self, key)}", "Give a whole number of 1 or more.")
-        if self.mode not in COVERAGE_MODES:
-            raise bad("mode", f"unknown mode {self.mode!r}", "Use " + ", ".join(map(repr, COVERAGE_MODES)) + ".")
+            value = getattr(self, key)
+            if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+                raise bad(key, f"must be a whole number, got {value!r}", "Give a whole number of 1 or more.")
+            if value < 1:
+                raise bad(key, f"must be at least 1, got {value}", "Give a whole number of 1 or more.")
+            error = _out_of_range(key, value, where, origin)
+            if error is not None:
+                raise error
+        if not isinstance(self.mode, str) or self.mode not in COVERAGE_MODES:
+            shown = repr(self.mode) if len(repr(self.mode)) <= _MAX_TEXT else "given"
+            raise bad("mode", f"unknown mode {shown}", "Use " + ", ".join(map(repr, COVERAGE_MODES)) + ".")
         for key, fix in (("cover_radius_m", "Give the distance an officer watches in metres, such as 150."),
                          ("walk_kmh", "Give a walking pace such as 4.5."),
                          ("stop_minutes", "Give the minutes of a stop at a corner, such as 12.")):
-            if not getattr(self, key) > 0:
-                raise bad(key, f"must be positive, got {getattr(self, key)}", fix)
+            value = getattr(self, key)
+            if isinstance(value, numbers.Real) and not isinstance(value, bool) and value <= 0:
+                raise bad(key, f"must be positive, got {value}", fix)
+            error = _out_of_range(key, value, where, origin)
+            if error is not None:
+                raise error
         if windows and self.mode != "posts":
             lap = lap_minutes(windows, laps=self.laps)
             needed = self.stops_per_loop * self.stop_minutes + MIN_LAP_WALK_MINUTES
@@ -276,9 +348,25 @@ class CoverageParameters:
 _COVERAGE_KEYS = frozenset(f.name for f in dataclasses.fields(CoverageParameters))
 
 
+def _sequence_problem(values: Any, kind: type, key: str) -> str | None:
+    """Return what is wrong with a tuple of ``kind`` values (a parameter), or ``None``."""
+    if not isinstance(values, tuple | list):
+        return f"expected a list, got a {type(values).__name__}"
+    if not all(isinstance(v, kind) and not isinstance(v, bool) for v in values):
+        return f"expected a list of {'strings' if kind is str else 'whole numbers'}"
+    return None
+
+
 def _convert(key: str, value: Any, origin: str | Path, where: str) -> Any:
+    """Return one TOML value as the type of parameter ``key``, else raise InputError.
+
+    Lists become tuples; numbers become floats, but for the counts (``officers``,
+    ``links_per_kind``, ``stops_per_loop``, ``laps``), which must be whole numbers.
+    Ranges are checked later, by the ``check`` methods (see :data:`LIMITS`).
+    """
     def wrong(kind: str) -> InputError:
-        return InputError(f"{where}expected {kind}, got {value!r}", path=origin, field=key,
+        shown = repr(value) if len(repr(value)) <= 60 else f"a {type(value).__name__}"
+        return InputError(f"{where}expected {kind}, got {shown}", path=origin, field=key,
                           fix=f"Give {key} as {kind}.")
 
     if key in ("windows", "categories"):
@@ -301,7 +389,10 @@ def _convert(key: str, value: Any, origin: str | Path, where: str) -> Any:
         return value
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise wrong("a number")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # a TOML integer beyond the range of a float
+        raise wrong("a number") from None
 
 
 @dataclass(frozen=True)
@@ -324,6 +415,8 @@ def _scenario(name: str, values: Mapping[str, Any], origin: Path, table: str | N
     scenario may still override (the footbeat lap against the windows).
     """
     where = f"[{table}] " if table else ""
+    if table != "defaults":
+        slug(name, field="scenario name" if table else "scenario name (the file's name)", path=origin)
     plan_values = {k: v for k, v in values.items() if k not in _COVERAGE_KEYS}
     coverage_values = {k: v for k, v in values.items() if k in _COVERAGE_KEYS}
     known = sorted({f.name for f in dataclasses.fields(PlanParameters)} | _COVERAGE_KEYS)
@@ -339,20 +432,35 @@ def _scenario(name: str, values: Mapping[str, Any], origin: Path, table: str | N
 def read_scenarios(path: str | Path) -> list[Scenario]:
     """Read the scenarios of a TOML file, in file order.
 
+    Parameters
+    ----------
+    path
+        A TOML scenario file (see the module's documentation).
+
+    Returns
+    -------
+    list of Scenario
+        One per ``[scenarios.NAME]`` table, or one named after the file's stem.
+
     Raises
     ------
     InputError
-        The file is missing or not TOML, a key is unknown or a value impossible.
+        One line naming the file (and the table and key): the file is missing, a folder,
+        a device, binary, empty, not UTF-8 or not TOML; a table is unknown; a scenario
+        name is not a slug (``[scenarios."../x"]``); a key is unknown; a value has the
+        wrong type, is not finite or lies outside :data:`LIMITS`.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError("file not found", path=path, fix="Check the path of the scenario file.")
+    path = check_text_file(path, what="scenario file", fix="Give the path of a TOML scenario file.")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise InputError(f"not valid TOML ({exc})", path=path, fix="Fix the TOML syntax.") from None
     scenarios_table = data.pop("scenarios", None)
-    defaults = dict(data.pop("defaults", {}) or {})
+    defaults_table = data.pop("defaults", {})
+    if not isinstance(defaults_table, dict):
+        raise InputError("defaults must be a table", path=path, field="defaults",
+                         fix="Write [defaults] followed by its keys.")
+    defaults = dict(defaults_table)
     for key, value in data.items():
         if isinstance(value, dict):
             raise InputError("unknown table", path=path, field=key,
@@ -366,6 +474,7 @@ def read_scenarios(path: str | Path) -> list[Scenario]:
                          fix="Add at least one [scenarios.NAME] table.")
     scenarios = []
     for name, values in scenarios_table.items():
+        slug(name, field="scenario name", path=path)
         if not isinstance(values, dict):
             raise InputError("a scenario must be a table", path=path, field=f"scenarios.{name}",
                              fix=f"Write it as [scenarios.{name}] followed by its keys.")

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pyogrio
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from passages._errors import InputError
 from passages.areas import load_areas
@@ -122,7 +124,7 @@ def test_the_same_briefing_gives_the_same_pdf(run: ScenarioRun, tmp_path: Path) 
     ("text", "message"),
     [("name,start,end\nA,08:00,14:30\n", "'school'"),
      ("school,start,end\nA,14:30,08:00\n", "row 1"),
-     ("", "not a readable CSV")],
+     ("", "is empty")],
 )
 def test_bad_bell_files_name_the_problem(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "bells.csv"
@@ -130,3 +132,69 @@ def test_bad_bell_files_name_the_problem(tmp_path: Path, text: str, message: str
     with pytest.raises(InputError, match=message) as info:
         read_bells(path)
     assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [(b"school,start,end\nA,25:99,26:00\n", ("row 1", "field 'start'", "not a time of day")),
+     (b"school,start,end\nA,08:00,noon\n", ("row 1", "field 'end'", "bad end time 'noon'")),
+     (b"school,start,end\nA,08:00,08:60\n", ("row 1", "field 'end'")),
+     (b"school,start,end\nA,08:00,\n", ("row 1", "field 'end'", "no end time")),
+     (b"school,start,end\nA,08:00,14:00\nB,8h,14:00\n", ("row 2", "field 'start'")),
+     (b"school,start,end\nA\x1b[2J,08:00,14:00\n", ("row 1", "field 'school'", "control characters")),
+     ("school,start,end\n\u200b ,08:00,14:00\n".encode(), ("row 1", "field 'school'")),
+     (b"school,start,end\nA,08:00,14:00\nA,09:00,15:00\n", ("row 2", "listed twice")),
+     (b"school,start\nA,08:00\n", ("field 'end'",)),
+     (b"\x00\x01\x02", ("binary data",)),
+     (b"PK\x03\x04", ("ZIP archive",)),
+     (b"school,start,end\n\xe9cole,08:00,14:00\n", ("not a readable CSV",)),
+     (b'school,start,end\n"A,08:00,14:00\n', ("not a readable CSV",))],
+)
+def test_bad_bell_files_name_the_file_row_and_field(tmp_path: Path, content: bytes, expected: tuple[str, ...]) -> None:
+    path = tmp_path / "bells.csv"
+    path.write_bytes(content)
+    with pytest.raises(InputError) as info:
+        read_bells(path)
+    message = str(info.value)
+    assert str(path) in message and "\n" not in message, message
+    for text in expected:
+        assert text in message, message
+
+
+def test_bell_files_that_are_folders_or_devices(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="is a folder"):
+        read_bells(tmp_path)
+    with pytest.raises(InputError, match="not a regular file"):
+        read_bells("/dev/zero")
+
+
+def test_bell_names_are_cleaned_and_columns_matched_case_blind(tmp_path: Path) -> None:
+    path = tmp_path / "bells.csv"
+    path.write_text("\ufeffSchool , Start,END\n Jordan\u202e  High ,07:45,14:30\nschool:9,8:00,24:00\n",
+                    encoding="utf-8")
+    assert read_bells(path) == {"Jordan High": ("07:45", "14:30"), "school:9": ("8:00", "24:00")}
+
+
+bell_cells = st.one_of(st.text(max_size=12), st.sampled_from(["08:00", "14:30", "24:00", "25:99", "7:5", "", "nan",
+                                                              "\u202e", "\x1b", "=1+1", "08:00:00"]))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(header=st.lists(st.sampled_from(["school", "start", "end", "School", "x", ""]), min_size=1, max_size=4),
+       rows=st.lists(st.lists(bell_cells, min_size=3, max_size=3), max_size=5),
+       raw=st.binary(max_size=80), use_raw=st.booleans())
+def test_fuzzed_bell_files_give_bells_or_one_input_error(tmp_path: Path, header: list[str], rows: list[list[str]],
+                                                         raw: bytes, use_raw: bool) -> None:
+    path = tmp_path / "bells.csv"
+    if use_raw:
+        path.write_bytes(raw)
+    else:
+        lines = [",".join(header)] + [",".join(cell.replace(",", "").replace('"', "") for cell in row) for row in rows]
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    try:
+        bells = read_bells(path)
+    except InputError as error:
+        assert str(path) in str(error) and "\n" not in str(error)
+        return
+    for school, (start, end) in bells.items():
+        assert school and parse_window(f"{start}-{end}")
