@@ -1,9 +1,13 @@
 """Reading incident files: formats, columns and values, before any filtering.
 
-Plumbing of :mod:`passages.incidents`. Each reader turns one file into a :class:`_Parsed`
-(rows in one common shape, every value parsed or flagged as unparseable); the value
-parsers read dates, clock times, hours, crime codes and categories; the LAPD crime-code
-table is loaded once and cached.
+Plumbing of :mod:`passages.incidents`. :func:`_open_file` checks one file (a folder, a device,
+a binary file are refused by :mod:`passages._inputs`), reads its header (commas, semicolons or
+tabs), tells its format and maps the roles (lat, lon, date, ...) to its columns; it returns
+a :class:`_Source` whose rows come in chunks of :data:`passages.settings.incident_chunk_rows`
+rows, only the columns needed, each chunk in one common shape (:class:`_Parsed`: every value
+parsed or flagged as unparseable). Memory thus grows with the chunk and with the rows the
+caller keeps, not with the file. The value parsers read dates, clock times, hours, crime
+codes and categories; the LAPD crime-code table is loaded once and cached.
 """
 
 from __future__ import annotations
@@ -11,8 +15,8 @@ from __future__ import annotations
 import csv
 import functools
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 
@@ -23,11 +27,14 @@ import shapely
 
 from passages import settings
 from passages._errors import InputError
+from passages._inputs import check_file, check_text_file
+from passages._names import clean_name
 
 _LAPD_REQUIRED = ("DATE OCC", "TIME OCC", "CRM CD", "LAT", "LON")
 _LAPD_SIGNATURE = frozenset({"DR NO", "DATE OCC", "TIME OCC", "CRM CD"})
 _WEIGHTED_REQUIRED = ("LAT", "LON", "HOUR", "WEIGHT")
 _GEO_SUFFIXES = frozenset({".geojson", ".json", ".gpkg", ".shp"})
+_BINARY_GEO_SUFFIXES = frozenset({".gpkg", ".shp"})
 _TIMEZONE = "America/Los_Angeles"
 
 
@@ -52,22 +59,104 @@ def _category_of_code() -> dict[int, str]:
 # --------------------------------------------------------------------------- reading
 
 
+@dataclass(frozen=True)
+class _Mode:
+    """Assumptions a file is read under; a scan that finds one wrong reads the file again.
+
+    ``numeric``: the number columns (lat, lon, hour, weight) are parsed by the CSV reader as
+    float64 (fast, small); a cell that is not a number stops the read, and the file is read
+    again as text, each bad cell then counted as unparseable. ``day_first``: dates written
+    with slashes are DD/MM/YYYY instead of MM/DD/YYYY, for the whole file.
+    """
+
+    numeric: bool = True
+    day_first: bool = False
+
+
+class _Restart(Exception):  # noqa: N818 (a signal, not an error)
+    """Raised during a scan when the file must be read again under ``mode``."""
+
+    def __init__(self, mode: _Mode) -> None:
+        super().__init__(repr(mode))
+        self.mode = mode
+
+
+@dataclass
+class _Tally:
+    """Counts behind a file's notes, added up over its chunks (rows are 1-based data rows)."""
+
+    unknown_codes: set[int] = field(default_factory=set)
+    unknown_code_rows: int = 0
+    blank_code_rows: int = 0
+    strange_categories: set[str] = field(default_factory=set)
+    strange_category_rows: int = 0
+    day_first_row: int | None = None  # first row whose date can only be DD/MM/YYYY
+    day_first_text: str = ""
+    month_first_row: int | None = None  # first row whose date can only be MM/DD/YYYY
+    month_first_text: str = ""
+
+    def notes(self, name: str, known_categories: Sequence[str]) -> list[str]:
+        """Return the notes these counts call for."""
+        notes = []
+        if self.unknown_code_rows:
+            missing = sorted(self.unknown_codes)
+            shown = ", ".join(str(c) for c in missing[:10]) + (" ..." if len(missing) > 10 else "")
+            notes.append(f"{name}: {self.unknown_code_rows} rows have crime codes missing from "
+                         f"the LAPD code table ({shown}): counted as 'other'")
+        if self.blank_code_rows:
+            notes.append(f"{name}: {self.blank_code_rows} rows have no crime code: counted as "
+                         "'unknown' (severity 1.0)")
+        if self.strange_category_rows:
+            shown = ", ".join(sorted(clean_name(v) for v in self.strange_categories)[:5])
+            notes.append(f"{name}: {self.strange_category_rows} rows have a category other than "
+                         f"{', '.join(known_categories)} ({shown} ...): counted as 'other'")
+        return notes
+
+
 @dataclass
 class _Parsed:
-    """One file's rows in a common shape, before filtering.
+    """One chunk of a file's rows in a common shape, before filtering.
 
-    ``rows`` columns: source_id, lat, lon (float, NaN when unusable), date (datetime64,
-    midnight; NaT when unknown), date_bad (bool), minute (float minute of day, NaN when
-    unknown), hour_bin (float hour 0-23 of hourly rows), time_bad (bool), crime_code
-    (Int64), category (str), base_weight (float, NaN when invalid); load_incidents adds
-    duplicate (bool: the id was seen in an earlier row or file).
+    ``rows`` columns: row (int, 1-based data row of the file), id (text; NaN when the file
+    has no id or the cell is blank), lat, lon (float, NaN when not a number), date
+    (datetime64, midnight; NaT when unknown), date_bad (bool), minute (float minute of day,
+    NaN when unknown), hour_bin (float hour 0-23 of hourly rows), time_bad (bool),
+    crime_code (Int64), category (str), base_weight (float, NaN when not a number).
+    """
+
+    rows: pd.DataFrame
+
+
+@dataclass
+class _Source:
+    """One incident file opened for reading: what it holds, and its rows chunk by chunk.
+
+    Attributes
+    ----------
+    name, path
+        Display name and path of the file.
+    has_dates, time_kind
+        Whether rows carry a date; ``"minute"`` (clock time), ``"hour"`` (hour of day) or
+        ``None`` (no time of day).
+    labels
+        Column (or property) name in the file of each role read, for messages.
+    notes
+        Notes known before any row is read.
+    chunks
+        The rows, as :class:`_Parsed` chunks, in file order.
+    tally
+        Counts filled in while the chunks are read.
     """
 
     name: str
-    rows: pd.DataFrame
+    path: Path
     has_dates: bool
-    time_kind: str | None  # "minute", "hour" or None
+    time_kind: str | None
+    labels: dict[str, str]
     notes: list[str]
+    chunks: Iterator[_Parsed]
+    tally: _Tally
+    check_end: Callable[[int], None] = lambda rows: None
 
 
 def _as_paths(paths: str | Path | Sequence[str | Path]) -> list[Path]:
@@ -83,20 +172,17 @@ def _display_names(files: list[Path]) -> list[str]:
     counts: dict[str, int] = {}
     for path in files:
         counts[path.name] = counts.get(path.name, 0) + 1
-    return [f"{p.parent.name}/{p.name}" if counts[p.name] > 1 else p.name for p in files]
+    return [clean_name(f"{p.parent.name}/{p.name}" if counts[p.name] > 1 else p.name) for p in files]
 
 
 def _norm(name: str) -> str:
     return re.sub(r"[\s_]+", " ", str(name).strip().lstrip("\ufeff")).strip().upper()
 
 
-def _check_file(path: Path) -> None:
-    if not path.is_file():
-        raise InputError("file not found", path=path,
-                         fix="Check the path of the incidents file.")
-    if path.stat().st_size == 0:
-        raise InputError("file is empty (0 bytes)", path=path,
-                         fix="Export the incidents again, with a header and data rows.")
+def _shown_columns(header: Sequence[object], limit: int = 15) -> str:
+    """Return column names found in a file, cleaned, for a message."""
+    names = [clean_name(h) for h in header if clean_name(h)]
+    return ", ".join(names[:limit]) + (f" ... ({len(names)} columns)" if len(names) > limit else "")
 
 
 def _encoding(path: Path) -> str:
@@ -110,30 +196,36 @@ def _encoding(path: Path) -> str:
     return "utf-8-sig"
 
 
-def _csv_header(path: Path, encoding: str) -> list[str]:
-    with path.open(newline="", encoding=encoding) as handle:
-        header = next(csv.reader(handle), [])
-    if not any(cell.strip() for cell in header):
-        raise InputError("file has no header row", path=path,
-                         fix="The first line must name the columns.")
-    return header
-
-
-def _read_csv_columns(path: Path, encoding: str, indices: Mapping[str, int]) -> pd.DataFrame:
-    """Return the columns at ``indices`` (role -> 0-based position) as text, named by role."""
-    positions = sorted(set(indices.values()))
+def _csv_header(path: Path, encoding: str) -> tuple[list[str], str, list[str]]:
+    """Return the header cells, the delimiter (``,``, ``;`` or tab) and notes about it."""
     try:
-        raw = pd.read_csv(path, header=0, usecols=positions, dtype=str, encoding=encoding,
-                          encoding_errors="replace", low_memory=False)
-    except (pd.errors.ParserError, ValueError) as exc:
-        raise InputError(f"cannot read the CSV ({exc})", path=path,
-                         fix="Check that the file is comma-separated text with one header "
-                             "row.") from None
-    if raw.empty:
-        raise InputError("file has a header but no data rows", path=path,
-                         fix="Export the incidents again, with their rows.")
-    by_position = dict(zip(positions, raw.columns, strict=True))
-    return pd.DataFrame({role: raw[by_position[index]] for role, index in indices.items()})
+        with path.open(newline="", encoding=encoding, errors="replace") as handle:
+            first = handle.readline(1 << 20)
+    except OSError as exc:
+        raise InputError(f"incident file cannot be read ({exc.strerror or exc})", path=path,
+                         fix="Check the path and the permissions of the file.") from None
+    if not first.strip():
+        raise InputError("file has no header row", path=path,
+                         fix="The first line must name the columns, separated by commas.")
+    delimiter = ","
+    notes = []
+    cells = _split_line(first, ",")
+    for other, word in ((";", "semicolons"), ("\t", "tabs")):
+        if len(cells) == 1 and len(_split_line(first, other)) > 1:
+            delimiter, cells = other, _split_line(first, other)
+            notes.append(f"{path.name} separates its columns with {word}, not commas: read as such")
+            break
+    if not any(cell.strip() for cell in cells):
+        raise InputError("file has no header row", path=path,
+                         fix="The first line must name the columns, separated by commas.")
+    return cells, delimiter, notes
+
+
+def _split_line(line: str, delimiter: str) -> list[str]:
+    try:
+        return next(csv.reader([line.rstrip("\r\n")], delimiter=delimiter), [])
+    except csv.Error:
+        return [line]
 
 
 def _find_columns(path: Path, label: str, header: list[str], wanted: Sequence[str], *,
@@ -144,19 +236,25 @@ def _find_columns(path: Path, label: str, header: list[str], wanted: Sequence[st
         key = _norm(name)
         if key in positions:
             if key in wanted:
-                notes.append(f"{label}: column {name.strip()!r} appears more than once; "
+                notes.append(f"{label}: column {clean_name(name)!r} appears more than once; "
                              "the first is used")
             continue
         positions[key] = index
     for name in wanted:
         if name not in positions:
             shown = next((label for label in _LAPD_LABELS.get(name, (name,))), name)
-            raise InputError(f"required column {shown!r} is missing for format {fmt!r}",
-                             path=path, field=shown, fix=fix)
+            expected = ", ".join(_LAPD_LABELS.get(n, (n,))[0] for n in wanted)
+            raise InputError(
+                f"required column {shown!r} is missing for format {fmt!r} (columns found: "
+                f"{_shown_columns(header)}; expected: {expected})", path=path, field=shown, fix=fix)
     return positions
 
 
 _LAPD_LABELS = {"CRM CD": ("Crm Cd",), "DR NO": ("DR_NO",)}
+
+#: The fix of a header that names no known set of columns, for a command-line user.
+_HEADER_FIX = ("Rename the columns in the file's first line to one of these sets (a text editor or "
+               "spreadsheet can do it); from Python, fmt='table' with a columns mapping reads any names.")
 
 
 def _detect_format(path: Path, header: list[str]) -> str:
@@ -167,88 +265,70 @@ def _detect_format(path: Path, header: list[str]) -> str:
         return "lapd"
     if names & {"HOUR", "WEIGHT"}:
         return "weighted"
-    shown = ", ".join(name.strip() for name in header[:12] if name.strip())
     raise InputError(
-        f"cannot tell the incident format from the header ({shown})", path=path,
-        fix="Give fmt='table' and a columns mapping, such as "
-            "columns={'lat': 'Latitude', 'lon': 'Longitude', 'date': 'Date', 'time': 'Time'}.",
+        f"cannot tell the incident format from the header (columns found: {_shown_columns(header)}; "
+        "expected the LAPD columns DR_NO, DATE OCC, TIME OCC, Crm Cd, LAT, LON, or the weighted "
+        "columns LAT, LON, HOUR, WEIGHT)", path=path, fix=_HEADER_FIX,
     )
 
 
-def _read_file(path: Path, name: str, *, fmt: str | None, columns: Mapping[str, str] | None,
-               known_categories: Sequence[str]) -> _Parsed:
-    """Return one file's rows; ``known_categories`` are the values a category column may hold."""
-    _check_file(path)
-    if path.suffix.lower() in _GEO_SUFFIXES:
+#: Roles whose values are numbers, read as float64 when the mode allows.
+_NUMERIC_ROLES = frozenset({"lat", "lon", "hour", "weight"})
+
+
+def _open_file(path: Path, name: str, *, fmt: str | None, columns: Mapping[str, str] | None,
+               known_categories: Sequence[str], mode: _Mode, chunk_rows: int) -> _Source:
+    """Open one file: check it, read its header, tell its format, map roles to columns."""
+    suffix = path.suffix.lower()
+    fix = "Give an incident CSV (LAPD export or LAT,LON,HOUR,WEIGHT) or a GeoJSON of points."
+    if suffix in _BINARY_GEO_SUFFIXES:
+        check_file(path, what="CSV or GeoJSON file of incidents", fix=fix)
+    else:
+        check_text_file(path, what="CSV or GeoJSON file of incidents", fix=fix)
+    if suffix in _GEO_SUFFIXES:
         if fmt not in (None, "table"):
             raise InputError(f"format {fmt!r} is read from CSV files only", path=path,
                              field="fmt", fix="Give fmt='table' for a GeoJSON file.")
-        return _read_table_geo(path, name, columns or {}, known_categories)
+        return _open_geo(path, name, columns or {}, known_categories, mode)
     encoding = _encoding(path)
-    header = _csv_header(path, encoding)
+    header, delimiter, notes = _csv_header(path, encoding)
     if fmt is None:
         fmt = "table" if columns is not None else _detect_format(path, header)
     if fmt == "lapd":
-        return _read_lapd(path, name, header, encoding)
-    if fmt == "weighted":
-        return _read_weighted(path, name, header, encoding)
-    if not columns:
-        raise InputError("format 'table' needs a columns mapping", path=path, field="columns",
-                         fix="Map at least lat and lon, such as "
-                             "columns={'lat': 'Latitude', 'lon': 'Longitude'}.")
-    return _read_table_csv(path, name, header, encoding, columns, known_categories)
+        positions = _find_columns(
+            path, name, header, _LAPD_REQUIRED, fmt="lapd", notes=notes,
+            fix="An LAPD 'Crime Data from 2020 to Present' CSV has DATE OCC, TIME OCC, Crm Cd, LAT "
+                "and LON: rename the columns in the file's first line, or export the file again.")
+        mapping = {"date": "DATE OCC", "time": "TIME OCC", "code": "CRM CD", "lat": "LAT", "lon": "LON"}
+        if "DR NO" in positions:
+            mapping["id"] = "DR NO"
+        indices = {role: positions[key] for role, key in mapping.items()}
+    elif fmt == "weighted":
+        positions = _find_columns(
+            path, name, header, _WEIGHTED_REQUIRED, fmt="weighted", notes=notes,
+            fix="A weighted-points CSV has the columns LAT, LON, HOUR (0-23) and WEIGHT: rename the "
+                "columns in the file's first line.")
+        indices = {role: positions[role.upper()] for role in ("lat", "lon", "hour", "weight")}
+    else:
+        if not columns:
+            raise InputError("format 'table' needs a columns mapping", path=path, field="columns",
+                             fix="Map at least lat and lon, such as "
+                                 "columns={'lat': 'Latitude', 'lon': 'Longitude'}.")
+        indices = _table_indices(path, header, columns)
+    labels = {role: clean_name(header[index]) for role, index in indices.items()}
+    tally = _Tally()
+    has_dates, time_kind, static = _static_notes(name, set(indices))
+    raw_chunks = _csv_chunks(path, encoding, delimiter, indices, mode, chunk_rows)
+    chunks = (_parse_chunk(raw, name=name, mode=mode, tally=tally, known_categories=known_categories)
+              for raw in raw_chunks)
+
+    def check_end(rows: int) -> None:
+        _check_last_row(path, encoding, delimiter, len(header), rows)
+
+    return _Source(name, path, has_dates, time_kind, labels, [*notes, *static], chunks, tally, check_end)
 
 
-def _read_lapd(path: Path, name: str, header: list[str], encoding: str) -> _Parsed:
-    notes: list[str] = []
-    positions = _find_columns(
-        path, name, header, _LAPD_REQUIRED, fmt="lapd", notes=notes,
-        fix="An LAPD 'Crime Data from 2020 to Present' CSV has DATE OCC, TIME OCC, Crm Cd, "
-            "LAT and LON; for other files give fmt='table' and a columns mapping.",
-    )
-    indices = {"date": positions["DATE OCC"], "time": positions["TIME OCC"],
-               "code": positions["CRM CD"], "lat": positions["LAT"], "lon": positions["LON"]}
-    if "DR NO" in positions:
-        indices["id"] = positions["DR NO"]
-    raw = _read_csv_columns(path, encoding, indices)
-    date, date_bad = _parse_date(raw["date"])
-    minute, time_bad = _parse_clock(raw["time"])
-    code = _parse_code(raw["code"])
-    category, code_note = _categories_from_codes(code, name)
-    notes += code_note
-    rows = _rows(
-        raw, name, lat=raw["lat"], lon=raw["lon"], date=date, date_bad=date_bad,
-        minute=minute, time_bad=time_bad, code=code, category=category,
-        base_weight=pd.Series(1.0, index=raw.index),
-    )
-    return _Parsed(name, rows, has_dates=True, time_kind="minute", notes=notes)
-
-
-def _read_weighted(path: Path, name: str, header: list[str], encoding: str) -> _Parsed:
-    notes: list[str] = []
-    positions = _find_columns(
-        path, name, header, _WEIGHTED_REQUIRED, fmt="weighted", notes=notes,
-        fix="A weighted-points CSV has the columns LAT, LON, HOUR (0-23) and WEIGHT.",
-    )
-    indices = {"lat": positions["LAT"], "lon": positions["LON"],
-               "hour": positions["HOUR"], "weight": positions["WEIGHT"]}
-    raw = _read_csv_columns(path, encoding, indices)
-    hour, time_bad = _parse_hour(raw["hour"])
-    notes += [
-        f"{name} has no dates: weekday filter and recency weighting not applied",
-        f"{name} has no crime types: every point is category 'unknown' (severity 1.0)",
-        f"{name} gives the hour only: each point keeps the share of its hour inside the "
-        "time windows",
-    ]
-    rows = _rows(
-        raw, name, lat=raw["lat"], lon=raw["lon"], hour=hour, time_bad=time_bad,
-        base_weight=_parse_float(raw["weight"]),
-    )
-    return _Parsed(name, rows, has_dates=False, time_kind="hour", notes=notes)
-
-
-def _read_table_csv(path: Path, name: str, header: list[str], encoding: str,
-                    columns: Mapping[str, str], known_categories: Sequence[str]) -> _Parsed:
+def _table_indices(path: Path, header: list[str], columns: Mapping[str, str]) -> dict[str, int]:
     for role in ("lat", "lon"):
         if role not in columns:
             raise InputError(f"the columns mapping has no {role!r} role", path=path,
@@ -260,38 +340,195 @@ def _read_table_csv(path: Path, name: str, header: list[str], encoding: str,
     for role, label in columns.items():
         index = exact.get(label, loose.get(_norm(label)))
         if index is None:
-            raise InputError(f"column {label!r} (role {role!r}) is not in the file", path=path,
-                             field=label, fix="Columns in the file: "
-                             + ", ".join(h.strip() for h in header if h.strip()) + ".")
+            raise InputError(f"column {label!r} (role {role!r}) is not in the file (columns found: "
+                             f"{_shown_columns(header)})", path=path, field=label,
+                             fix="Map the role to one of the columns found, or rename the column "
+                                 "in the file's first line.")
         indices[role] = index
-    raw = _read_csv_columns(path, encoding, indices)
-    return _table_rows(raw, name, columns, raw.get("lat"), raw.get("lon"), known_categories)
+    return indices
 
 
-def _read_table_geo(path: Path, name: str, columns: Mapping[str, str],
-                    known_categories: Sequence[str]) -> _Parsed:
+def _static_notes(name: str, roles: set[str]) -> tuple[bool, str | None, list[str]]:
+    """Return has_dates, the time kind and the notes that depend on the roles read only."""
+    notes = []
+    has_dates = "date" in roles
+    if not has_dates:
+        notes.append(f"{name} has no dates: weekday filter and recency weighting not applied")
+    if "code" not in roles and "category" not in roles:
+        notes.append(f"{name} has no crime types: every point is category 'unknown' (severity 1.0)")
+    time_kind: str | None = None
+    if "time" in roles:
+        time_kind = "minute"
+    elif "hour" in roles:
+        time_kind = "hour"
+        notes.append(f"{name} gives the hour only: each point keeps the share of its hour inside "
+                     "the time windows")
+    else:
+        notes.append(f"{name} has no time of day: time windows not applied")
+    return has_dates, time_kind, notes
+
+
+def _csv_chunks(path: Path, encoding: str, delimiter: str, indices: Mapping[str, int], mode: _Mode,
+                chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """Yield the columns at ``indices`` (role -> 0-based position), named by role, chunk by chunk.
+
+    Only those columns are kept; number columns come as float64 when ``mode.numeric``,
+    everything else as text. The index is the 0-based data row of the file.
+
+    Raises
+    ------
+    _Restart
+        A number column holds text while ``mode.numeric``: read again as text.
+    InputError
+        The CSV cannot be parsed (an unterminated quote: naming the row).
+    """
+    positions = sorted(set(indices.values()))
+    numeric = {position for position in positions
+               if all(role in _NUMERIC_ROLES for role, p in indices.items() if p == position)}
+    names = [f"c{p}" for p in range(max(positions) + 1)]  # the file's own names may repeat
+    dtype = {names[p]: (np.float64 if mode.numeric and p in numeric else str) for p in positions}
+    try:
+        reader = pd.read_csv(
+            path, sep=delimiter, header=0, names=names, usecols=[names[p] for p in positions],
+            dtype=dtype, encoding=encoding, encoding_errors="replace", chunksize=chunk_rows,
+            index_col=False,
+        )
+        with reader:
+            for raw in reader:
+                chunk = pd.DataFrame({role: raw[names[index]] for role, index in indices.items()},
+                                     index=raw.index)
+                if not mode.numeric and delimiter == ";":  # decimal commas: 34,05 -> 34.05
+                    for role in _NUMERIC_ROLES & set(chunk.columns):
+                        chunk[role] = chunk[role].str.replace(",", ".", regex=False)
+                yield chunk
+    except pd.errors.ParserError as exc:
+        found = re.search(r"(?:row|line) (\d+)", str(exc))
+        row = int(found.group(1)) if found else None
+        if row is not None and "line" in found.group(0):  # type: ignore[union-attr]
+            row -= 1  # pandas counts lines from 1 with the header; rows from 1 without it
+        problem = ("a quoted value is never closed (an unterminated quote)" if "EOF" in str(exc)
+                   else "the CSV cannot be parsed")
+        raise InputError(problem, path=path, row=row,
+                         fix="Check the quotes of that row, or export the file again.") from None
+    except ValueError:
+        if mode.numeric:
+            raise _Restart(replace(mode, numeric=False)) from None
+        raise InputError("cannot read the CSV", path=path,
+                         fix="Check that the file is comma-separated text with one header row.") from None
+
+
+def _check_last_row(path: Path, encoding: str, delimiter: str, header_fields: int, rows: int) -> None:
+    """Refuse a file whose last row has fewer fields than the header: a file cut off mid-row."""
+    if rows == 0:
+        raise InputError("file has a header but no data rows", path=path,
+                         fix="Export the incidents again, with their rows.")
+    with path.open("rb") as handle:
+        handle.seek(max(0, path.stat().st_size - (1 << 16)))
+        tail = handle.read().decode(encoding, errors="replace")
+    lines = [line for line in tail.splitlines() if line.strip()]
+    if not lines:
+        return
+    fields = len(_split_line(lines[-1], delimiter))
+    if fields < header_fields:
+        raise InputError(
+            f"the last row has {fields} fields and the header {header_fields}: the file looks cut off "
+            "in the middle of a row", path=path, row=rows,
+            fix="Download or export the file again, complete (or delete its last line).")
+
+
+def _parse_chunk(raw: pd.DataFrame, *, name: str, mode: _Mode, tally: _Tally,
+                 known_categories: Sequence[str]) -> _Parsed:
+    """Parse one chunk of raw columns (named by role) into the common row shape."""
+    index = raw.index
+    row = pd.Series(np.asarray(index, dtype=np.int64) + 1, index=index)  # index: 0-based data row
+    date = date_bad = minute = hour = time_bad = code = category = None
+    if "date" in raw:
+        date, date_bad, evidence = _parse_date(raw["date"], day_first=mode.day_first)
+        for position, text, order in zip(evidence, _evidence_text(raw["date"], evidence),
+                                         ("day", "month"), strict=True):
+            if position is None:
+                continue
+            at = int(row.iloc[position])
+            if order == "day" and tally.day_first_row is None:
+                tally.day_first_row, tally.day_first_text = at, text
+            if order == "month" and tally.month_first_row is None:
+                tally.month_first_row, tally.month_first_text = at, text
+    if "time" in raw:
+        minute, time_bad = _parse_clock(raw["time"])
+    elif "hour" in raw:
+        hour, time_bad = _parse_hour(raw["hour"])
+    if "code" in raw:
+        code = _parse_code(raw["code"])
+    if "category" in raw:
+        category = _parse_category(raw["category"], known_categories, tally)
+    elif code is not None:
+        category = _categories_from_codes(code, tally)
+    base_weight = (_parse_float(raw["weight"]) if "weight" in raw
+                   else pd.Series(1.0, index=index))
+    if "id" in raw:
+        given = raw["id"].astype("string").str.strip()
+        ident = given.where(given.notna() & (given != "")).astype(object)
+    else:
+        ident = pd.Series(np.nan, index=index, dtype=object)
+    nan = pd.Series(np.nan, index=index)
+    false = pd.Series(False, index=index)
+    rows = pd.DataFrame({
+        "row": row,
+        "id": ident,
+        "lat": _parse_float(raw["lat"]) if "lat" in raw else nan,
+        "lon": _parse_float(raw["lon"]) if "lon" in raw else nan,
+        "date": pd.Series(pd.NaT, index=index, dtype="datetime64[ns]") if date is None else date,
+        "date_bad": false if date_bad is None else date_bad,
+        "minute": nan if minute is None else minute,
+        "hour_bin": nan if hour is None else hour,
+        "time_bad": false if time_bad is None else time_bad,
+        "crime_code": pd.Series(pd.NA, index=index, dtype="Int64") if code is None else code,
+        "category": pd.Series("unknown", index=index, dtype=object) if category is None else category,
+        "base_weight": base_weight,
+    }, index=index)
+    return _Parsed(rows)
+
+
+def _evidence_text(values: pd.Series, evidence: tuple[int | None, int | None]) -> list[str]:
+    return [clean_name(values.iloc[p])[:40] if p is not None else "" for p in evidence]
+
+
+def _scalars(values: pd.Series) -> pd.Series:
+    """Return a property column with nested values (JSON lists, objects) turned into text."""
+    if values.dtype != object:
+        return values
+    return values.map(lambda v: str(v) if isinstance(v, list | dict | tuple | set) else v)
+
+
+def _open_geo(path: Path, name: str, columns: Mapping[str, str], known_categories: Sequence[str],
+              mode: _Mode) -> _Source:
+    """Open a GeoJSON (or another vector file): read whole, one chunk."""
     try:
         frame = gpd.read_file(path)
     except Exception as exc:
-        raise InputError(f"cannot read the file ({exc})", path=path,
+        raise InputError(f"cannot read the file ({type(exc).__name__})", path=path,
                          fix="Give a valid GeoJSON (or GeoPackage, shapefile) of points.") from None
     if frame.empty:
         raise InputError("file has no features", path=path,
                          fix="Export the incidents again, with their rows.")
+    properties = [str(c) for c in frame.columns if c != "geometry"]
     for role, label in columns.items():
         if label not in frame.columns:
-            shown = ", ".join(str(c) for c in frame.columns if c != "geometry")
-            raise InputError(f"column {label!r} (role {role!r}) is not in the file", path=path,
-                             field=label, fix=f"Properties in the file: {shown}.")
-    raw = pd.DataFrame({role: frame[label] for role, label in columns.items()},
+            raise InputError(f"column {label!r} (role {role!r}) is not in the file (properties found: "
+                             f"{_shown_columns(properties)})", path=path, field=label,
+                             fix="Map the role to one of the properties found.")
+    raw = pd.DataFrame({role: _scalars(frame[label]) for role, label in columns.items()},
                        index=pd.RangeIndex(len(frame)))
     notes: list[str] = []
-    if "lat" in columns and "lon" in columns:
-        lat, lon = raw["lat"], raw["lon"]
-    else:
+    labels = {role: clean_name(label) for role, label in columns.items()}
+    if not ("lat" in columns and "lon" in columns):
         geoms = frame.geometry
-        if frame.crs is not None and not frame.crs.equals(settings.input_crs):
-            geoms = geoms.to_crs(settings.input_crs)
+        try:
+            if frame.crs is not None and not frame.crs.equals(settings.input_crs):
+                geoms = geoms.to_crs(settings.input_crs)
+        except Exception as exc:
+            raise InputError(f"cannot convert its coordinates to EPSG:4326 ({type(exc).__name__})",
+                             path=path, fix="Give the points in longitude/latitude (EPSG:4326).") from None
         values = geoms.to_numpy()
         empty = shapely.is_missing(values) | shapely.is_empty(values)
         not_point = ~empty & (shapely.get_type_id(values) != 0)
@@ -299,99 +536,13 @@ def _read_table_geo(path: Path, name: str, columns: Mapping[str, str],
             values = np.where(not_point, shapely.point_on_surface(values), values)
             notes.append(f"{name}: {int(not_point.sum())} features are not points; "
                          "a point on each is used")
-        xs = np.where(empty, np.nan, shapely.get_x(values))
-        ys = np.where(empty, np.nan, shapely.get_y(values))
-        lon = pd.Series(xs, index=raw.index, dtype=float)
-        lat = pd.Series(ys, index=raw.index, dtype=float)
-    parsed = _table_rows(raw, name, columns, lat, lon, known_categories)
-    parsed.notes[:0] = notes
-    return parsed
-
-
-def _table_rows(raw: pd.DataFrame, name: str, columns: Mapping[str, str],
-                lat: pd.Series | None, lon: pd.Series | None,
-                known_categories: Sequence[str]) -> _Parsed:
-    notes: list[str] = []
-    index = raw.index
-    has_dates = "date" in columns
-    date: pd.Series | None = None
-    date_bad: pd.Series | None = None
-    if has_dates:
-        date, date_bad = _parse_date(raw["date"])
-    else:
-        notes.append(f"{name} has no dates: weekday filter and recency weighting not applied")
-    time_kind: str | None = None
-    minute = hour = time_bad = None
-    if "time" in columns:
-        time_kind = "minute"
-        minute, time_bad = _parse_clock(raw["time"])
-    elif "hour" in columns:
-        time_kind = "hour"
-        hour, time_bad = _parse_hour(raw["hour"])
-        notes.append(f"{name} gives the hour only: each point keeps the share of its hour "
-                     "inside the time windows")
-    else:
-        notes.append(f"{name} has no time of day: time windows not applied")
-    code = _parse_code(raw["code"]) if "code" in columns else None
-    if "category" in columns:
-        category, category_note = _parse_category(raw["category"], name, known_categories)
-        notes += category_note
-    elif code is not None:
-        category, code_note = _categories_from_codes(code, name)
-        notes += code_note
-    else:
-        category = None
-        notes.append(f"{name} has no crime types: every point is category 'unknown' "
-                     "(severity 1.0)")
-    base_weight = (_parse_float(raw["weight"]) if "weight" in columns
-                   else pd.Series(1.0, index=index))
-    rows = _rows(
-        raw, name, lat=lat, lon=lon, date=date, date_bad=date_bad, minute=minute,
-        hour=hour, time_bad=time_bad, code=code, category=category, base_weight=base_weight,
-    )
-    return _Parsed(name, rows, has_dates=has_dates, time_kind=time_kind, notes=notes)
-
-
-def _rows(
-    raw: pd.DataFrame,
-    name: str,
-    *,
-    lat: pd.Series | None,
-    lon: pd.Series | None,
-    base_weight: pd.Series,
-    date: pd.Series | None = None,
-    date_bad: pd.Series | None = None,
-    minute: pd.Series | None = None,
-    hour: pd.Series | None = None,
-    time_bad: pd.Series | None = None,
-    code: pd.Series | None = None,
-    category: pd.Series | None = None,
-) -> pd.DataFrame:
-    """Assemble the common row table of :class:`_Parsed`."""
-    index = raw.index
-    row_numbers = pd.Series(np.arange(1, len(index) + 1), index=index).astype(str)
-    fallback_id = name + ":" + row_numbers
-    if "id" in raw:
-        given = raw["id"].astype("string").str.strip()
-        source_id = given.where(given.notna() & (given != ""), fallback_id).astype(str)
-    else:
-        source_id = fallback_id
-    nan = pd.Series(np.nan, index=index)
-    false = pd.Series(False, index=index)
-    return pd.DataFrame({
-        "source_id": source_id,
-        "lat": nan if lat is None else _parse_float(lat),
-        "lon": nan if lon is None else _parse_float(lon),
-        "date": pd.Series(pd.NaT, index=index, dtype="datetime64[ns]") if date is None else date,
-        "date_bad": false if date_bad is None else date_bad,
-        "minute": nan if minute is None else minute,
-        "hour_bin": nan if hour is None else hour,
-        "time_bad": false if time_bad is None else time_bad,
-        "crime_code": pd.Series(pd.NA, index=index, dtype="Int64") if code is None else code,
-        "category": pd.Series("unknown", index=index, dtype=object) if category is None
-        else category,
-        "base_weight": base_weight,
-    }, index=index)
+        raw["lon"] = np.where(empty, np.nan, shapely.get_x(values)).astype(float)
+        raw["lat"] = np.where(empty, np.nan, shapely.get_y(values)).astype(float)
+        labels.update(lat="geometry y", lon="geometry x")
+    tally = _Tally()
+    has_dates, time_kind, static = _static_notes(name, set(raw.columns))
+    chunk = _parse_chunk(raw, name=name, mode=mode, tally=tally, known_categories=known_categories)
+    return _Source(name, path, has_dates, time_kind, labels, [*notes, *static], iter([chunk]), tally)
 
 
 # --------------------------------------------------------------------------- value parsers
@@ -408,33 +559,46 @@ def _parse_float(values: pd.Series) -> pd.Series:
     return pd.to_numeric(values.astype("string").str.strip(), errors="coerce").astype(float)
 
 
-def _parse_date(values: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Dates (time of day dropped) and a mask of given-but-unparseable values.
+def _parse_date(values: pd.Series, *, day_first: bool = False
+                ) -> tuple[pd.Series, pd.Series, tuple[int | None, int | None]]:
+    """Dates (time of day dropped), a mask of given-but-unparseable values, and the evidence.
 
-    Accepts MM/DD/YYYY (with any time after it, such as ``01/08/2020 12:00:00 AM``),
-    YYYY-MM-DD and ISO date-times; datetime columns pass through (converted to local time
-    when they carry a time zone).
+    Accepts MM/DD/YYYY (DD/MM/YYYY when ``day_first``; with any time after it, such as
+    ``01/08/2020 12:00:00 AM``), YYYY-MM-DD and ISO date-times; datetime columns pass
+    through (converted to local time when they carry a time zone).
+
+    The evidence is the position of the first value that can only be day-first (a first
+    field over 12, such as ``13/01/2020``) and of the first that can only be month-first
+    (a second field over 12), each ``None`` when there is none: the caller reads the whole
+    file in one order.
     """
     if pd.api.types.is_datetime64_any_dtype(values):
         stamps = pd.Series(values)
         if isinstance(stamps.dtype, pd.DatetimeTZDtype):
             stamps = stamps.dt.tz_convert(_TIMEZONE).dt.tz_localize(None)
         dates = stamps.dt.normalize().astype("datetime64[ns]")
-        return dates, pd.Series(False, index=values.index)
+        return dates, pd.Series(False, index=values.index), (None, None)
     text = values.astype("string").str.strip()
-    us = text.str.extract(r"^(\d{1,2})/(\d{1,2})/(\d{4})(?:\b|$)")
+    slash = text.str.extract(r"^(\d{1,2})/(\d{1,2})/(\d{4})(?:\b|$)")
     iso = text.str.extract(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:\b|[T ]|$)")
-    year = pd.to_numeric(us[2].fillna(iso[0]), errors="coerce")
-    month = pd.to_numeric(us[0].fillna(iso[1]), errors="coerce")
-    day = pd.to_numeric(us[1].fillna(iso[2]), errors="coerce")
+    first = pd.to_numeric(slash[0], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    second = pd.to_numeric(slash[1], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    only_day_first = np.flatnonzero((first > 12) & (second <= 12))
+    only_month_first = np.flatnonzero((second > 12) & (first <= 12))
+    evidence = (int(only_day_first[0]) if len(only_day_first) else None,
+                int(only_month_first[0]) if len(only_month_first) else None)
+    month_text, day_text = (slash[1], slash[0]) if day_first else (slash[0], slash[1])
+    year = pd.to_numeric(slash[2].fillna(iso[0]), errors="coerce")
+    month = pd.to_numeric(month_text.fillna(iso[1]), errors="coerce")
+    day = pd.to_numeric(day_text.fillna(iso[2]), errors="coerce")
     parts = pd.DataFrame({"year": year, "month": month, "day": day}, index=values.index)
-    complete = parts.notna().all(axis=1)
+    complete = parts.notna().all(axis=1) & parts["year"].between(1678, 2261)  # datetime64[ns] range
     dates = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
     if complete.any():
         made = pd.to_datetime(parts[complete].astype("int64"), errors="coerce")
         dates[complete] = made.astype("datetime64[ns]")
     bad = dates.isna()
-    return dates, pd.Series(bad.to_numpy(dtype=bool), index=values.index)
+    return dates, pd.Series(bad.to_numpy(dtype=bool), index=values.index), evidence
 
 
 def _clock_minutes(hours: pd.Series, minutes: pd.Series) -> pd.Series:
@@ -480,49 +644,32 @@ def _parse_hour(values: pd.Series) -> tuple[pd.Series, pd.Series]:
 def _parse_code(values: pd.Series) -> pd.Series:
     """LAPD crime codes as Int64 (NA when blank or not a whole number)."""
     number = _parse_float(values)
-    whole = number.where(np.isclose(number, np.round(number)))
+    with np.errstate(invalid="ignore"):
+        whole = number.where((number.abs() < 1e9) & np.isclose(number, np.round(number)))
     return whole.round().astype("Int64")
 
 
-def _categories_from_codes(code: pd.Series, name: str) -> tuple[pd.Series, list[str]]:
+def _categories_from_codes(code: pd.Series, tally: _Tally) -> pd.Series:
+    """Category of each LAPD code; counts unknown and blank codes into ``tally``."""
     category = code.map(_category_of_code(), na_action="ignore").astype(object)
     unknown_code = code.notna() & category.isna()
     category = category.where(~unknown_code, "other").where(code.notna(), "unknown")
-    notes = []
     if unknown_code.any():
-        missing = sorted(int(c) for c in code[unknown_code].unique())
-        shown = ", ".join(str(c) for c in missing[:10]) + (" ..." if len(missing) > 10 else "")
-        notes.append(f"{name}: {int(unknown_code.sum())} rows have crime codes missing from "
-                     f"the LAPD code table ({shown}): counted as 'other'")
-    blank = int(code.isna().sum())
-    if blank:
-        notes.append(f"{name}: {blank} rows have no crime code: counted as 'unknown' "
-                     "(severity 1.0)")
-    return category.astype(object), notes
+        tally.unknown_codes.update(int(c) for c in code[unknown_code].unique())
+        tally.unknown_code_rows += int(unknown_code.sum())
+    tally.blank_code_rows += int(code.isna().sum())
+    return category.astype(object)
 
 
-def _parse_category(values: pd.Series, name: str,
-                    known_categories: Sequence[str]) -> tuple[pd.Series, list[str]]:
+def _parse_category(values: pd.Series, known_categories: Sequence[str], tally: _Tally) -> pd.Series:
     """Categories in lower case; blank is ``"unknown"``, a value not known is ``"other"``."""
     text = values.astype("string").str.strip().str.lower()
     known = text.isin(known_categories).fillna(False).astype(bool)
-    blank = _blank(text).astype(bool)
+    blank = _blank(text).fillna(True).astype(bool)
     category = text.astype(object).where(known, "other").where(~blank, "unknown")
-    notes = []
     strange = ~known & ~blank
     if strange.any():
-        shown = ", ".join(sorted(str(v) for v in values[strange].unique())[:5])
-        notes.append(f"{name}: {int(strange.sum())} rows have a category other than "
-                     f"{', '.join(known_categories)} ({shown} ...): counted as 'other'")
-    return category, notes
-
-
-def _source_line(part: _Parsed) -> str:
-    """Return the file's name and the date range of its rows, for the report."""
-    if not part.has_dates:
-        return f"{part.name} (no dates)"
-    dates = part.rows["date"].dropna()
-    if dates.empty:
-        return f"{part.name} (no readable dates)"
-    return f"{part.name} ({dates.min().date().isoformat()} to {dates.max().date().isoformat()})"
-
+        if len(tally.strange_categories) < 5:
+            tally.strange_categories.update(str(v) for v in values[strange].unique()[:5])
+        tally.strange_category_rows += int(strange.sum())
+    return category

@@ -34,9 +34,11 @@ counts as *other*, with a note.
 from __future__ import annotations
 
 import datetime
+import math
 import re
+import zoneinfo
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import geopandas as gpd
@@ -48,12 +50,14 @@ import shapely
 from passages import settings
 from passages._errors import InputError
 from passages._incident_parsing import (
+    _TIMEZONE,
     _as_paths,
     _code_table,
     _display_names,
-    _Parsed,
-    _read_file,
-    _source_line,
+    _Mode,
+    _open_file,
+    _Restart,
+    _Source,
 )
 from passages.areas import Area
 
@@ -72,6 +76,7 @@ CATEGORIES = ("violent", "property", "other", "unknown")
 MISSING_COORDINATES = "missing coordinates (0,0)"
 OUTSIDE_AREA = "outside study area"
 UNPARSEABLE_DATE = "unparseable date"
+FUTURE_DATE = "dated in the future"
 UNPARSEABLE_TIME = "unparseable time"
 INVALID_WEIGHT = "invalid weight"
 OUTSIDE_WEEKDAYS = "outside weekdays"
@@ -85,6 +90,7 @@ DROP_REASONS = (
     MISSING_COORDINATES,
     OUTSIDE_AREA,
     UNPARSEABLE_DATE,
+    FUTURE_DATE,
     UNPARSEABLE_TIME,
     INVALID_WEIGHT,
     OUTSIDE_WEEKDAYS,
@@ -244,27 +250,37 @@ def load_incidents(
     half_life_days: float | None = None,
     lookback_days: float | None = None,
     reference_date: datetime.date | None = None,
+    today: datetime.date | None = None,
 ) -> IncidentSet:
     """Return the incidents of one area, filtered to the walking windows and weighted.
 
     Rows are dropped, and counted under the first reason that applies, in this order:
-    no usable coordinates (``0,0``, blank, not a number), outside the area's study
-    polygon, unparseable date or time, invalid weight, outside ``weekdays``, outside every
-    window of ``windows``, category not in ``categories``, older than ``lookback_days``,
-    id already seen (the same ``DR_NO`` in an earlier row or file: extracts overlap).
+    no usable coordinates (``0,0``, blank, not a number, out of the degree ranges), outside
+    the area's study polygon, unparseable date, dated after ``today``, unparseable time,
+    invalid weight (not a number in (0, :data:`passages.settings.max_incident_weight`]),
+    outside ``weekdays``, outside every window of ``windows``, category not in
+    ``categories``, older than ``lookback_days``, id already seen (the same ``DR_NO`` in an
+    earlier row or file that passed the tests before: extracts overlap).
 
     The weight of a kept row is ``base x severity x window share x recency``: ``base`` is
     the ``WEIGHT`` (``weight``) column or 1; ``severity`` is
     :data:`passages.settings.severity` of its category (1.0 for ``"unknown"``); the window
     share is 1 for a row with a clock time inside a window, and for an hourly row the
     share of its hour inside the windows (hour 8 with ``07:00-08:30`` keeps 30/60);
-    recency is ``0.5 ** (age_days / half_life_days)``.
+    recency is ``0.5 ** (age_days / half_life_days)``. Every weight is finite: at most
+    ``max_incident_weight x`` the largest severity.
+
+    CSV files are read in chunks of :data:`passages.settings.incident_chunk_rows` rows,
+    only the columns needed, and only the rows that pass the tests above are kept, so
+    memory grows with what is kept, not with the size of the file. Dates written with
+    slashes are read in one order per file: month first (MM/DD/YYYY, as LAPD writes them),
+    or day first (DD/MM/YYYY, with a note) when a first field exceeds 12.
 
     Parameters
     ----------
     paths
-        One file or several (CSV; GeoJSON or another vector file for ``fmt="table"``).
-        Coordinates in EPSG:4326 degrees.
+        One file or several (CSV separated by commas, semicolons or tabs; GeoJSON or
+        another vector file for ``fmt="table"``). Coordinates in EPSG:4326 degrees.
     area
         The area: rows outside its study polygon are dropped; points come out in its UTM
         CRS (metres).
@@ -288,17 +304,26 @@ def load_incidents(
         Incidents older than this many days before ``reference_date`` are dropped;
         ``None`` keeps every age.
     reference_date
-        Date ages are counted from; default: the newest date in the files read.
+        Date ages are counted from; default: the newest date in the files read that is
+        not after ``today``.
+    today
+        Today's date: rows dated after it are dropped as ``"dated in the future"``
+        (default: today in Los Angeles; give it in tests).
 
     Returns
     -------
     IncidentSet
-        The points (see :class:`IncidentSet`) and the :class:`IncidentReport`.
+        The points (see :class:`IncidentSet`) and the :class:`IncidentReport`. A file that
+        leaves no incident gives ``report.used == 0``, with a note saying so: the caller
+        decides whether that stops the run.
 
     Raises
     ------
     InputError
-        A file is missing or empty, lacks a required column, or an option is invalid.
+        A file is missing, a folder, a device, binary or empty; lacks a required column;
+        is cut off mid-row or has an unterminated quote (naming the row); mixes day-first
+        and month-first dates; holds coordinates that look projected (feet or metres) or
+        with latitude and longitude swapped; or an option is invalid.
     """
     options = _options(
         windows=windows, weekdays=weekdays, categories=categories,
@@ -314,27 +339,28 @@ def load_incidents(
                              field="columns", fix="Give fmt='table' or leave columns out.")
     files = _as_paths(paths)
     names = _display_names(files)
-    parsed = [_read_file(path, name, fmt=fmt, columns=columns, known_categories=CATEGORIES)
-              for path, name in zip(files, names, strict=True)]
-    # The same incident (DR_NO) often sits in several extracts: count it once.
-    all_ids = pd.concat([part.rows["source_id"] for part in parsed], ignore_index=True)
-    repeated = all_ids.duplicated(keep="first").to_numpy(dtype=bool)
-    start = 0
-    for part in parsed:
-        part.rows["duplicate"] = repeated[start:start + len(part.rows)]
-        start += len(part.rows)
+    today_stamp = pd.Timestamp(today if today is not None else _today())
+    screen = _Screen(area=area, options=options, today=today_stamp)
+    scanned = [_scan_file(path, name, fmt=fmt, columns=columns, screen=screen)
+               for path, name in zip(files, names, strict=True)]
 
-    dated = [p.rows["date"].max() for p in parsed if p.has_dates and p.rows["date"].notna().any()]
+    dated = [part.newest for part in scanned if part.has_dates and part.newest is not None]
     if reference_date is not None:
         reference: pd.Timestamp | None = pd.Timestamp(reference_date)
     else:
         reference = max(dated) if dated else None
 
+    # The same incident (DR_NO) often sits in several extracts: count it once.
+    all_ids = pd.concat([part.kept["source_id"] for part in scanned], ignore_index=True)
+    repeated = all_ids.duplicated(keep="first").to_numpy(dtype=bool)
     points: list[gpd.GeoDataFrame] = []
     report = IncidentReport()
-    for part in parsed:
-        part_points, part_report = _filter_and_weigh(part, area=area, options=options,
-                                                     reference=reference)
+    start = 0
+    for part in scanned:
+        duplicate = repeated[start:start + len(part.kept)]
+        start += len(part.kept)
+        part_points, part_report = _weigh(part, duplicate, area=area, options=options,
+                                          reference=reference)
         points.append(part_points)
         report = report.merge(part_report)
     if reference is not None and dated and np.isfinite(options.half_life_days):
@@ -342,9 +368,19 @@ def load_incidents(
             f"recency weight: half-life {options.half_life_days:g} days, ages counted from "
             f"{reference.date().isoformat()}"
         )
+    if report.used == 0:
+        report.notes.append(
+            f"no incident is left to score: none of the {report.rows_read} rows read is inside the "
+            "study area, the time windows and the filters (see the dropped counts); every street "
+            "would have zero risk")
     combined = pd.concat(points, ignore_index=True) if len(points) > 1 else points[0]
     return IncidentSet(points=gpd.GeoDataFrame(combined, geometry="geometry", crs=area.crs),
                        report=report)
+
+
+def _today() -> datetime.date:
+    """Return today's date in Los Angeles, the local time of the incident data."""
+    return datetime.datetime.now(zoneinfo.ZoneInfo(_TIMEZONE)).date()
 
 
 # --------------------------------------------------------------------------- options
@@ -404,6 +440,11 @@ def _options(
         raise InputError(f"lookback_days must be positive, got {lookback_days}",
                          field="lookback_days", fix="Give a number of days, or leave it out.")
     severity = {"unknown": 1.0, **settings.severity}
+    bad_severity = {k: v for k, v in severity.items()
+                    if not (isinstance(v, int | float) and math.isfinite(v) and 0 <= v <= 1e6)}
+    if bad_severity:
+        raise InputError(f"severity weights {bad_severity} are not numbers in 0..1e6", field="severity",
+                         fix="Give each category a finite severity, such as violent 3.0, property 1.0.")
     return _Options(intervals, days, kept_categories, half_life,
                     None if lookback_days is None else float(lookback_days), severity)
 
@@ -447,50 +488,234 @@ def _in_windows(minute: np.ndarray, intervals: tuple[tuple[int, int], ...]) -> n
     return inside
 
 
-def _filter_and_weigh(part: _Parsed, *, area: Area, options: _Options,
-                      reference: pd.Timestamp | None) -> tuple[gpd.GeoDataFrame, IncidentReport]:
-    rows = part.rows
+@dataclass
+class _Screen:
+    """The per-row tests that need nothing but the row: area, dates, weights, windows."""
+
+    area: Area
+    options: _Options
+    today: pd.Timestamp
+    chunk_rows: int = field(default_factory=lambda: int(settings.incident_chunk_rows))
+
+    def __post_init__(self) -> None:
+        self.to_utm = pyproj.Transformer.from_crs(settings.input_crs, self.area.crs, always_xy=True)
+        self.polygon = self.area.study_polygon_utm
+        shapely.prepare(self.polygon)
+        # the polygon's box in degrees, a little wider: a cheap first test of every row
+        edge = shapely.get_coordinates(shapely.segmentize(self.polygon, 50.0))
+        to_degrees = pyproj.Transformer.from_crs(self.area.crs, settings.input_crs, always_xy=True)
+        lon, lat = to_degrees.transform(edge[:, 0], edge[:, 1])
+        self.box = (float(np.min(lon)) - 1e-3, float(np.min(lat)) - 1e-3,
+                    float(np.max(lon)) + 1e-3, float(np.max(lat)) + 1e-3)
+
+
+@dataclass
+class _Coordinates:
+    """Rows whose coordinates are numbers (not 0,0), and those that do not look like degrees."""
+
+    numbers: int = 0
+    projected: int = 0  # a value beyond +-180: feet or metres
+    projected_example: tuple[int, float, float] | None = None
+    swapped: int = 0  # latitude beyond +-90 but within +-180, longitude within +-90
+    swapped_example: tuple[int, float, float] | None = None
+
+
+@dataclass
+class _Scanned:
+    """One file after the per-row tests: the rows kept, and the counts of the others."""
+
+    name: str
+    has_dates: bool
+    time_kind: str | None
+    kept: pd.DataFrame  # source_id, x, y, date, minute, hour_bin, crime_code, category, weight
+    counts: np.ndarray  # rows dropped, by reason: counts[i] for DROP_REASONS[i - 1]
+    rows_read: int
+    notes: list[str]
+    newest: pd.Timestamp | None  # newest readable date not after today
+    oldest: pd.Timestamp | None
+
+
+def _scan_file(path: Path, name: str, *, fmt: str | None, columns: Mapping[str, str] | None,
+               screen: _Screen) -> _Scanned:
+    """Read one file chunk by chunk, keeping the rows that pass the per-row tests.
+
+    The file is read again when a chunk shows an assumption wrong (text in a number column;
+    day-first dates): at most three reads.
+    """
+    mode = _Mode()
+    while True:
+        try:
+            source = _open_file(path, name, fmt=fmt, columns=columns, known_categories=CATEGORIES,
+                                mode=mode, chunk_rows=screen.chunk_rows)
+            return _scan_source(source, screen, mode)
+        except _Restart as again:
+            mode = again.mode
+
+
+def _scan_source(source: _Source, screen: _Screen, mode: _Mode) -> _Scanned:
+    counts = np.zeros(len(DROP_REASONS) + 1, dtype=np.int64)
+    kept: list[pd.DataFrame] = []
+    coordinates = _Coordinates()
+    rows_read = 0
+    newest: pd.Timestamp | None = None
+    oldest: pd.Timestamp | None = None
+    latest_future: pd.Timestamp | None = None
+    tally = source.tally
+    for chunk in source.chunks:
+        rows = chunk.rows
+        if source.has_dates:
+            _check_date_order(source, mode)
+        rows_read += len(rows)
+        reason, part = _screen_chunk(source, rows, screen, coordinates)
+        counts += np.bincount(reason, minlength=len(counts))
+        kept.append(part)
+        if source.has_dates:
+            dates = rows["date"]
+            is_future = (dates > screen.today).to_numpy(dtype=bool)
+            readable = dates[~is_future].dropna()
+            if len(readable):
+                newest = readable.max() if newest is None else max(newest, readable.max())
+                oldest = readable.min() if oldest is None else min(oldest, readable.min())
+            if is_future.any():
+                top = dates[is_future].max()
+                latest_future = top if latest_future is None else max(latest_future, top)
+    source.check_end(rows_read)
+    _check_coordinates(source, coordinates)
+    notes = [*source.notes, *tally.notes(source.name, CATEGORIES)]
+    if mode.day_first and tally.day_first_row is not None:
+        notes.append(f"{source.name}: dates read as day/month/year (DD/MM/YYYY) for the whole file: "
+                     f"row {tally.day_first_row} has {tally.day_first_text!r}, whose first field "
+                     "exceeds 12")
+    odd = coordinates.swapped + coordinates.projected
+    if odd:
+        notes.append(f"{source.name}: {odd} rows have coordinates out of the degree ranges (latitude "
+                     f"and longitude swapped, or projected): counted as {MISSING_COORDINATES!r}")
+    dropped_future = int(counts[DROP_REASONS.index(FUTURE_DATE) + 1])
+    if dropped_future and latest_future is not None:
+        notes.append(f"{source.name}: {dropped_future} rows are dated after today "
+                     f"({screen.today.date().isoformat()}), up to {latest_future.date().isoformat()}: "
+                     f"dropped as {FUTURE_DATE!r}")
+    invalid = int(counts[DROP_REASONS.index(INVALID_WEIGHT) + 1])
+    if invalid:
+        notes.append(f"{source.name}: {invalid} rows have a weight that is not a number in "
+                     f"(0, {settings.max_incident_weight:g}]: dropped as {INVALID_WEIGHT!r}")
+    frame = (pd.concat(kept, ignore_index=True) if len(kept) > 1 else kept[0] if kept
+             else _screen_chunk(source, _empty_rows(), screen, coordinates)[1])
+    return _Scanned(source.name, source.has_dates, source.time_kind, frame, counts, rows_read, notes,
+                    newest, oldest)
+
+
+def _empty_rows() -> pd.DataFrame:
+    return pd.DataFrame({
+        "row": pd.Series(dtype=np.int64), "id": pd.Series(dtype=object), "lat": pd.Series(dtype=float),
+        "lon": pd.Series(dtype=float), "date": pd.Series(dtype="datetime64[ns]"),
+        "date_bad": pd.Series(dtype=bool), "minute": pd.Series(dtype=float),
+        "hour_bin": pd.Series(dtype=float), "time_bad": pd.Series(dtype=bool),
+        "crime_code": pd.Series(dtype="Int64"), "category": pd.Series(dtype=object),
+        "base_weight": pd.Series(dtype=float),
+    })
+
+
+def _check_date_order(source: _Source, mode: _Mode) -> None:
+    """Refuse a file mixing day-first and month-first dates; restart day-first when needed."""
+    tally = source.tally
+    if tally.day_first_row is not None and tally.month_first_row is not None:
+        raise InputError(
+            f"dates mix two orders: row {tally.day_first_row} has {tally.day_first_text!r} (day "
+            f"first) and row {tally.month_first_row} has {tally.month_first_text!r} (month first)",
+            path=source.path, field=source.labels.get("date"), row=tally.day_first_row,
+            fix="Write every date of the file in one order, best as YYYY-MM-DD.")
+    if tally.day_first_row is not None and not mode.day_first:
+        raise _Restart(replace(mode, day_first=True))
+
+
+def _check_coordinates(source: _Source, found: _Coordinates) -> None:
+    """Refuse a file whose coordinates mostly look projected or swapped, naming the columns."""
+    lat_label, lon_label = source.labels.get("lat", "lat"), source.labels.get("lon", "lon")
+    columns = f"{lat_label}, {lon_label}"
+    if found.projected and 2 * found.projected >= found.numbers and found.projected_example:
+        row, lat, lon = found.projected_example
+        raise InputError(
+            f"{found.projected} of {found.numbers} rows have coordinates such as {lat_label} {lat:.6g}, "
+            f"{lon_label} {lon:.6g} (row {row}): they look like projected coordinates in feet or metres "
+            "(State Plane, UTM), not degrees", path=source.path, field=columns,
+            fix="Give longitude/latitude in degrees (EPSG:4326, such as 34.05, -118.24): export the "
+                "file again in WGS84, or reproject it in a GIS (QGIS: Export > Save Features As, "
+                "CRS EPSG:4326).")
+    if found.swapped and 2 * found.swapped >= found.numbers and found.swapped_example:
+        row, lat, lon = found.swapped_example
+        raise InputError(
+            f"{found.swapped} of {found.numbers} rows have {lat_label} values such as {lat:.6g} and "
+            f"{lon_label} values such as {lon:.6g} (row {row}): latitude and longitude look swapped",
+            path=source.path, field=columns,
+            fix=f"Swap the names {lat_label} and {lon_label} in the file's first line (latitude runs "
+                "north-south, about 34 in Los Angeles; longitude about -118).")
+
+
+def _screen_chunk(source: _Source, rows: pd.DataFrame, screen: _Screen,
+                  coordinates: _Coordinates) -> tuple[np.ndarray, pd.DataFrame]:
+    """Apply the per-row tests to one chunk; return each row's reason code and the rows kept.
+
+    Reason 0 is kept, ``i`` is ``DROP_REASONS[i - 1]``. The rows kept carry ``source_id``,
+    ``x``/``y`` (metres, the area's CRS), ``date``, ``minute``, ``hour_bin``,
+    ``crime_code``, ``category`` and ``weight`` (base x severity x window share).
+    """
+    options = screen.options
     count = len(rows)
-    reason = np.zeros(count, dtype=np.int8)  # 0 = kept, i = DROP_REASONS[i - 1]
+    reason = np.zeros(count, dtype=np.int64)
 
     def drop(mask: np.ndarray, label: str) -> None:
         reason[(reason == 0) & mask] = DROP_REASONS.index(label) + 1
 
-    notes = list(part.notes)
     lat = rows["lat"].to_numpy(dtype=float)
     lon = rows["lon"].to_numpy(dtype=float)
-    usable = (np.isfinite(lat) & np.isfinite(lon) & ~((lat == 0) & (lon == 0))
-              & (np.abs(lat) <= 90) & (np.abs(lon) <= 180))
-    swapped = int(((np.abs(lat) > 90) & (np.abs(lat) <= 180) & (np.abs(lon) <= 90)).sum())
-    if swapped:
-        notes.append(f"{part.name}: {swapped} rows look like latitude and longitude swapped; "
-                     f"counted as {MISSING_COORDINATES!r}")
+    with np.errstate(invalid="ignore"):
+        numbers = np.isfinite(lat) & np.isfinite(lon) & ~((lat == 0) & (lon == 0))
+        usable = numbers & (np.abs(lat) <= 90) & (np.abs(lon) <= 180)
+        projected = numbers & (np.maximum(np.abs(lat), np.abs(lon)) > 180)
+        swapped = numbers & ~usable & ~projected & (np.abs(lon) <= 90)
+    row_numbers = rows["row"].to_numpy(dtype=np.int64)
+    coordinates.numbers += int(numbers.sum())
+    if projected.any():
+        coordinates.projected += int(projected.sum())
+        if coordinates.projected_example is None:
+            at = int(np.flatnonzero(projected)[0])
+            coordinates.projected_example = (int(row_numbers[at]), float(lat[at]), float(lon[at]))
+    if swapped.any():
+        coordinates.swapped += int(swapped.sum())
+        if coordinates.swapped_example is None:
+            at = int(np.flatnonzero(swapped)[0])
+            coordinates.swapped_example = (int(row_numbers[at]), float(lat[at]), float(lon[at]))
     drop(~usable, MISSING_COORDINATES)
 
-    to_utm = pyproj.Transformer.from_crs(settings.input_crs, area.crs, always_xy=True)
+    west, south, east, north = screen.box
+    in_box = usable & (lon >= west) & (lon <= east) & (lat >= south) & (lat <= north)
     x = np.full(count, np.nan)
     y = np.full(count, np.nan)
-    x[usable], y[usable] = to_utm.transform(lon[usable], lat[usable])
-    polygon = area.study_polygon_utm
-    shapely.prepare(polygon)
     inside = np.zeros(count, dtype=bool)
-    inside[usable] = shapely.contains_xy(polygon, x[usable], y[usable])
+    if in_box.any():
+        x[in_box], y[in_box] = screen.to_utm.transform(lon[in_box], lat[in_box])
+        inside[in_box] = shapely.contains_xy(screen.polygon, x[in_box], y[in_box])
     drop(~inside, OUTSIDE_AREA)
 
     drop(rows["date_bad"].to_numpy(dtype=bool), UNPARSEABLE_DATE)
+    dates = pd.DatetimeIndex(rows["date"])
+    if source.has_dates:
+        drop(np.asarray(dates > screen.today, dtype=bool), FUTURE_DATE)
     drop(rows["time_bad"].to_numpy(dtype=bool), UNPARSEABLE_TIME)
     base = rows["base_weight"].to_numpy(dtype=float)
-    drop(~(np.isfinite(base) & (base >= 0)), INVALID_WEIGHT)
+    with np.errstate(invalid="ignore"):
+        valid_weight = np.isfinite(base) & (base > 0) & (base <= settings.max_incident_weight)
+    drop(~valid_weight, INVALID_WEIGHT)
 
-    dates = pd.DatetimeIndex(rows["date"])
-    if part.has_dates and options.weekdays is not None:
+    if source.has_dates and options.weekdays is not None:
         weekday = dates.day_of_week.to_numpy(dtype=float, na_value=np.nan)
         drop(~np.isin(weekday, sorted(options.weekdays)), OUTSIDE_WEEKDAYS)
 
     share = np.ones(count)
-    if options.intervals and part.time_kind == "minute":
+    if options.intervals and source.time_kind == "minute":
         share = _in_windows(rows["minute"].to_numpy(dtype=float), options.intervals).astype(float)
-    elif options.intervals and part.time_kind == "hour":
+    elif options.intervals and source.time_kind == "hour":
         share = _hour_overlap(rows["hour_bin"].to_numpy(dtype=float) * 60, options.intervals)
     drop(~(share > 0), OUTSIDE_WINDOW)
 
@@ -498,23 +723,50 @@ def _filter_and_weigh(part: _Parsed, *, area: Area, options: _Options,
     if options.categories is not None:
         drop(~np.isin(category, sorted(options.categories)), CATEGORY_NOT_SELECTED)
 
+    keep = reason == 0
+    severity = pd.Series(category[keep], dtype=object).map(options.severity).fillna(1.0).to_numpy(dtype=float)
+    ident = rows["id"][keep]
+    fallback = source.name + ":" + pd.Series(row_numbers[keep], index=ident.index).astype(str)
+    part = pd.DataFrame({
+        "source_id": ident.where(ident.notna(), fallback).astype(str).to_numpy(),
+        "x": x[keep], "y": y[keep],
+        "date": rows["date"].to_numpy()[keep],
+        "minute": rows["minute"].to_numpy(dtype=float)[keep],
+        "hour_bin": rows["hour_bin"].to_numpy(dtype=float)[keep],
+        "crime_code": rows["crime_code"].array[keep],
+        "category": category[keep],
+        "weight": base[keep] * severity * share[keep],
+    })
+    return reason, part
+
+
+def _weigh(part: _Scanned, duplicate: np.ndarray, *, area: Area, options: _Options,
+           reference: pd.Timestamp | None) -> tuple[gpd.GeoDataFrame, IncidentReport]:
+    """Apply the tests that need every file (lookback, duplicates) and the recency weight."""
+    rows = part.kept
+    count = len(rows)
+    reason = np.zeros(count, dtype=np.int64)
+
+    def drop(mask: np.ndarray, label: str) -> None:
+        reason[(reason == 0) & mask] = DROP_REASONS.index(label) + 1
+
+    notes = list(part.notes)
+    dates = pd.DatetimeIndex(rows["date"])
     recency = np.ones(count)
     if part.has_dates and reference is not None:
         age_days = ((reference - dates) / pd.Timedelta(days=1)).to_numpy(dtype=float,
                                                                           na_value=np.nan)
-        future = int(np.sum((age_days < 0) & (reason == 0)))
-        if future:
-            notes.append(f"{part.name}: {future} rows are dated after the reference date "
+        after = int(np.sum(age_days < 0))
+        if after:
+            notes.append(f"{part.name}: {after} rows are dated after the reference date "
                          f"{reference.date().isoformat()}; their age is taken as 0")
         age_days = np.clip(age_days, 0, None)
         if options.lookback_days is not None:
             drop(age_days > options.lookback_days, OLDER_THAN_LOOKBACK)
         recency = np.power(0.5, age_days / options.half_life_days)
-    drop(rows["duplicate"].to_numpy(dtype=bool), DUPLICATE_ID)
+    drop(duplicate, DUPLICATE_ID)
 
-    severity = pd.Series(category).map(options.severity).fillna(1.0).to_numpy(dtype=float)
-    weight = base * severity * share * recency
-
+    weight = rows["weight"].to_numpy(dtype=float) * recency
     kept = reason == 0
     minute = rows["minute"].to_numpy(dtype=float)
     hour_bin = rows["hour_bin"].to_numpy(dtype=float)
@@ -527,24 +779,38 @@ def _filter_and_weigh(part: _Parsed, *, area: Area, options: _Options,
             "source": pd.Series(part.name, index=range(int(kept.sum())), dtype=str),
             "occurred": pd.Series(occurred[kept], dtype="datetime64[ns]").to_numpy(),
             "hour": hour[kept],
-            "crime_code": rows["crime_code"].array[kept],
-            "category": pd.Series(category[kept], dtype=str),
+            "crime_code": pd.array(rows["crime_code"].array[kept], dtype="Int64"),
+            "category": pd.Series(rows["category"].to_numpy(dtype=object)[kept], dtype=str),
             "weight": weight[kept],
         },
-        geometry=gpd.points_from_xy(x[kept], y[kept]),
+        geometry=gpd.points_from_xy(rows["x"].to_numpy(dtype=float)[kept],
+                                    rows["y"].to_numpy(dtype=float)[kept]),
         crs=area.crs,
     )
-    counts = np.bincount(reason, minlength=len(DROP_REASONS) + 1)
+    counts = part.counts + np.bincount(reason, minlength=len(DROP_REASONS) + 1)
+    counts[0] = 0
     dropped = {label: int(counts[i + 1]) for i, label in enumerate(DROP_REASONS) if counts[i + 1]}
+    used = int(kept.sum())
+    if used == 0 and part.rows_read:
+        notes.append(f"{part.name}: none of its {part.rows_read} rows is used")
     report = IncidentReport(
-        rows_read=count,
-        used=int(kept.sum()),
+        rows_read=part.rows_read,
+        used=used,
         used_weight=float(weight[kept].sum()),
         dropped=dropped,
         notes=notes,
         sources=[_source_line(part)],
     )
     return points, report
+
+
+def _source_line(part: _Scanned) -> str:
+    """Return the file's name and the date range of its rows, for the report."""
+    if not part.has_dates:
+        return f"{part.name} (no dates)"
+    if part.newest is None or part.oldest is None:
+        return f"{part.name} (no readable dates)"
+    return f"{part.name} ({part.oldest.date().isoformat()} to {part.newest.date().isoformat()})"
 
 
 def _ordered_reasons(dropped: Mapping[str, int]) -> dict[str, int]:

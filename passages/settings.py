@@ -62,6 +62,16 @@ weekdays: tuple[int, ...] = (0, 1, 2, 3, 4)
 #: Recency weighting: an incident this many days older than the newest one counts half.
 half_life_days: float = 365.0
 
+#: Largest weight one incident row may carry (incidents the row stands for, in the
+#: ``WEIGHT`` column of a weighted file): rows with a weight that is not a number in
+#: (0, max_incident_weight] are dropped as "invalid weight", so that no sum of weights can
+#: overflow to infinity.
+max_incident_weight: float = 1e6
+
+#: Rows of an incident CSV read at a time: memory grows with this and with the rows kept,
+#: not with the size of the file.
+incident_chunk_rows: int = 200_000
+
 #: Severity weight of each crime category.
 severity: dict[str, float] = {"violent": 3.0, "property": 1.0, "other": 0.5}
 
