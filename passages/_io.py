@@ -298,15 +298,25 @@ def check_output_folder(target: str | Path, *, field: str = "--out") -> Path:
         shown = ", ".join(repr(n) for n in foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
         raise InputError(f"the folder holds files passages did not write ({shown})", path=target, field=field,
                          fix=fix)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"cannot create the folder's parent ({exc.strerror or exc})", path=target, field=field,
-                         fix=fix) from None
-    if not os.access(target.parent, os.W_OK | os.X_OK):
-        raise InputError("cannot write beside this folder (its parent is read-only or not ours)", path=target,
-                         field=field, fix=fix)
+    existing = target.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InputError(f"cannot create the folder: {existing} is a file", path=target, field=field, fix=fix)
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"cannot write in {existing} (read-only or not ours)", path=target, field=field, fix=fix)
     return target
+
+
+def _make_parents(folder: Path) -> list[Path]:
+    """Create ``folder`` and its missing parents; return those created, deepest first."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for path in reversed(missing):
+        path.mkdir(exist_ok=True)
+    return missing
 
 
 def _link_tree(source: Path, destination: Path) -> None:
@@ -422,8 +432,9 @@ def output_set(target: str | Path, *, owns: Sequence[str] = (), field: str = "--
         The set could not be written or swapped in (a full disk); nothing of it is left.
     """
     final = check_output_folder(target, field=field)
-    _clean_stale(final)
     try:
+        created = _make_parents(final.parent)  # removed again if the run fails
+        _clean_stale(final)
         staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.staging-", dir=final.parent))
     except OSError as exc:
         raise InputError(f"cannot write beside this folder ({exc.strerror or exc})", path=final, field=field,
@@ -450,6 +461,10 @@ def output_set(target: str | Path, *, owns: Sequence[str] = (), field: str = "--
             shutil.rmtree(staging, ignore_errors=True)
         _unlock(commit_lock)
         _unlock(held)
+        if not final.exists():  # the run failed: take away the parents it made
+            for folder in created:
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
 
 
 def writing_to(out: str | Path | OutputSet | None, default: Path, *, owns: Sequence[str] = (),

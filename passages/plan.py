@@ -271,6 +271,13 @@ def _run_stages(
         lookback_days=params.lookback_days,
     )
     sources.extend(f"Incidents: {s}" for s in incident_set.report.sources)
+    report = incident_set.report
+    if report.used == 0:
+        dropped = "; ".join(f"{reason} {count:,}" for reason, count in report.dropped.items() if count) or "none"
+        raise EmptyResultError(
+            f"no incident of {', '.join(str(p) for p in incident_paths)} is usable for {area.slug!r} "
+            f"({report.rows_read:,} rows read; dropped: {dropped}), so the plan would have no risk at all. "
+            "Give incidents inside the area and its time windows (--incidents), or widen the windows")
 
     step("risk")
     risk = score_segments(index, incident_set.points, snap_m=params.snap_m,
@@ -288,6 +295,11 @@ def _run_stages(
         )
     route_set = plan_routes(index, pairs, risk.risk_per_100m, risk_lambda=params.risk_lambda,
                             max_detour=params.max_detour)
+    if len(route_set.routes) == 0:
+        skipped = "; ".join(f"{reason} {count}" for reason, count in route_set.skipped.items()) or "none"
+        raise EmptyResultError(
+            f"none of the {len(pairs)} walks of {area.slug!r} could be routed (skipped: {skipped}). "
+            "Check that the places lie on the area's street network")
     add_edge_demand(graph, index, route_set)
     return Plan(area, params, graph, index, places, incident_set.report, risk, route_set, sources,
                 datetime.now(UTC).replace(microsecond=0).isoformat())

@@ -156,7 +156,7 @@ def test_stale_temporary_files_in_the_folder_are_dropped(tmp_path: Path) -> None
 
 @pytest.mark.parametrize(("make", "words"), [
     (lambda root: (root / "afile").write_text("x") and root / "afile", "is a file"),
-    (lambda root: (root / "afile").write_text("x") and root / "afile" / "sub", "cannot create"),
+    (lambda root: (root / "afile").write_text("x") and root / "afile" / "sub", "is a file"),
     (lambda root: root / ("x" * 240), "longer than"),
     (lambda root: Path("."), "current folder"),
     (lambda root: Path(".."), "current folder"),
