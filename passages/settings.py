@@ -139,6 +139,21 @@ seed: int = 0
 #: Seconds to wait for a Dask scheduler given with --scheduler before giving up.
 dask_connect_timeout_s: float = 10.0
 
+#: Overpass API endpoint the street network is downloaded from when no local file is
+#: given (osmnx appends ``/interpreter`` and ``/status``).
+overpass_url: str = "https://overpass-api.de/api"
+
+#: Seconds to wait for one Overpass answer before giving up on that try (also the
+#: ``[timeout:]`` asked of the server).
+overpass_timeout_s: float = 180.0
+
+#: Tries of an Overpass download that fails for a passing reason (HTTP 429 or 5xx, a
+#: timeout, a lost connection, a malformed answer) before the run stops with a message.
+overpass_tries: int = 2
+
+#: Seconds to wait between two tries of an Overpass download.
+overpass_retry_pause_s: float = 10.0
+
 #: Folder of downloaded and imported inputs (osmnx's HTTP cache lives here).
 raw_dir: Path = Path("data/raw")
 
