@@ -24,7 +24,7 @@ _SIGNATURES = (
     (b"PK\x03\x04", "a ZIP archive"), (b"\x1f\x8b", "a gzip archive"), (b"BZh", "a bzip2 archive"),
     (b"%PDF", "a PDF document"), (b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"),
     (b"SQLite format 3", "an SQLite database (GeoPackage?)"), (b"PAR1", "a Parquet file"),
-    (b"\x0a\x0e\x0a\x09OSMHeader", "an OSM PBF file"), (b"\x80", "a Python pickle"),
+    (b"\x80", "a Python pickle"),
     (b"\x7fELF", "a program"),
 )
 
@@ -72,6 +72,8 @@ def is_binary(head: bytes) -> str | None:
     for signature, kind in _SIGNATURES:
         if head.startswith(signature):
             return kind
+    if head[4:15] == b"\x0a\x09OSMHeader":  # a 4-byte header length, then the first BlobHeader
+        return "an OSM PBF file"
     if b"\x00" in head:
         return "binary data"
     return None

@@ -53,7 +53,9 @@ def test_plan_prints_the_figures_and_writes_the_map(shared_data: Path, in_tmp: P
     assert summary["incidents"]["rows_read"] == summary["incidents"]["used"] + sum(
         summary["incidents"]["dropped"].values())
     # the processed network is cached, so the second run does not rebuild it
-    assert list((in_tmp / "data" / "processed" / "networks").glob("south-central-*.pickle"))
+    cache = in_tmp / "data" / "processed" / "networks"
+    assert list(cache.glob("south-central-*.manifest.json"))
+    assert not list(cache.glob("*.pickle"))  # data only: nothing in the cache is ever unpickled
 
 
 def test_plan_with_a_scenario_file_writes_one_map_per_scenario(shared_data: Path, in_tmp: Path) -> None:
