@@ -189,7 +189,7 @@ def _plan_one(
             with Progress(
                 SpinnerColumn(), TextColumn("{task.description}", style="bold", markup=False), BarColumn(),
                 TextColumn("{task.completed}/{task.total} steps"), TimeElapsedColumn(),
-                console=console, transient=True,
+                console=console, transient=True, disable=not console.is_terminal,
             ) as progress:
                 task = progress.add_task(label, total=len(STEPS) + 1)
 

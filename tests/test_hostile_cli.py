@@ -211,3 +211,104 @@ def test_one_incident_in_2099_does_not_zero_the_others(place: Path, shared_data:
     summary = json.loads((place / "future" / "plan-summary.json").read_text())
     assert summary["incidents"]["used_weight"] > 1.0
     assert any("future" in reason for reason, count in summary["incidents"]["dropped"].items() if count)
+
+
+# ----------------------------------------------------------------------- every reader, at the command line
+
+
+def _lapd(rows: list[tuple[str, float, float]]) -> str:
+    return LAPD_HEADER + "\n" + "\n".join(lapd_row(100 + i, d, lat, lon) for i, (d, lat, lon) in enumerate(rows)) + "\n"
+
+
+def _gtfs_header_only(path: Path) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("stops.txt", "stop_id,stop_name,stop_lat,stop_lon\n")
+
+
+HOSTILE_FILES: dict[str, tuple[str, str, Callable[[Path], None], tuple[str, ...]]] = {
+    # case: (option, file name, writer, words the error line must hold besides the file name)
+    "incidents in State Plane feet": ("--incidents", "feet.csv", lambda p: p.write_text(
+        _lapd([("01/05/2021", 1_840_000.0 + i, 6_480_000.0 + i) for i in range(20)])), ("projected",)),
+    "incidents with lat and lon swapped": ("--incidents", "swapped.csv", lambda p: p.write_text(
+        _lapd([("01/05/2021", -118.25 + i / 1e4, 34.05) for i in range(20)])), ("swapped",)),
+    "incidents with weights of 1e308 and NaN": ("--incidents", "weights.csv", lambda p: p.write_text(
+        "LAT,LON,HOUR,WEIGHT\n" + "".join(f"33.9260,-118.2790,8,{w}\n" for w in ("1e308", "nan", "inf", "-5"))),
+        ("no incident", "invalid weight 4")),
+    "incidents cut mid-row": ("--incidents", "cut.csv", lambda p: p.write_text(
+        _lapd([("01/05/2021", 34.05, -118.25)] * 3)[:-40]), ("row",)),
+    "incidents with day-first and month-first dates": ("--incidents", "dates.csv", lambda p: p.write_text(
+        _lapd([("13/01/2021", 34.05, -118.25), ("01/13/2021", 34.05, -118.25)])), ("DATE OCC",)),
+    "semicolon incidents with other columns": ("--incidents", "semi.csv", lambda p: p.write_text(
+        "fecha;latitud;longitud\n2021-01-05;34,05;-118,25\n"), ("column",)),
+    "schools with lat and lon swapped": ("--schools", "schools.csv", lambda p: p.write_text(
+        "name,latitude,longitude\nA,-118.2880,34.0155\nB,-118.2890,34.0165\n"), ("swapped",)),
+    "schools in metres": ("--schools", "schools-utm.csv", lambda p: p.write_text(
+        "name,latitude,longitude\nA,3764000,384000\nB,3765000,385000\n"), ("latitude",)),
+    "a header-only GTFS zip": ("--transit", "gtfs.zip", _gtfs_header_only, ("stops.txt",)),
+    "a garbage .osm.pbf": ("--network", "area.osm.pbf", lambda p: p.write_bytes(os.urandom(4096)), ()),
+    "a text file named .osm.pbf": ("--network", "fake.osm.pbf", lambda p: p.write_text("<osm></osm>\n"), ()),
+    "Overpass JSON whose ways point to missing nodes": ("--network", "missing.json", lambda p: p.write_text(json.dumps(
+        {"elements": [{"type": "way", "id": 1, "nodes": [5, 6, 7], "tags": {"highway": "residential"}},
+                      {"type": "node", "id": 9, "lon": -118.25}]})), ()),
+    "Overpass JSON that is a list": ("--network", "list.json", lambda p: p.write_text("[1, 2, 3]"), ()),
+    "OSM XML cut short": ("--network", "cut.osm", lambda p: p.write_text(
+        '<?xml version="1.0"?><osm version="0.6"><node id="1" lat="34.0" lon="-118.2"/><way id="2"><nd ref='), ()),
+    "an entity bomb": ("--network", "bomb.osm", lambda p: p.write_text(
+        '<?xml version="1.0"?><!DOCTYPE osm [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">'
+        '<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;">]><osm version="0.6"><node id="1" lat="34" lon="-118">'
+        '<tag k="name" v="&c;"/></node></osm>'), ()),
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE_FILES))
+def test_every_hostile_file_ends_in_one_line_naming_it(place: Path, shared_data: Path, case: str) -> None:
+    option, name, write, words = HOSTILE_FILES[case]
+    path = place / "inputs" / name
+    path.parent.mkdir(exist_ok=True)
+    write(path)
+    assert_refused(place, ["plan", "--area", "south-la", "--offline", "--data-dir", str(shared_data),
+                           option, str(path)], name, *words)
+
+
+HOSTILE_SCENARIOS = {
+    "risk_lambda = nan": ("[scenarios.a]\nrisk_lambda = nan\n", "risk_lambda"),
+    "risk_lambda = inf": ("[scenarios.a]\nrisk_lambda = inf\n", "risk_lambda"),
+    "a severity weight of 1e308": ("[scenarios.a]\nseverity = {violent = 1e308}\n", "severity"),
+    "10,000 officers": ("[scenarios.a]\nofficers = 10000\n", "officers"),
+    "a radius of 1e9 m": ("[scenarios.a]\nradius_m = 1e9\n", "radius_m"),
+    "a half-life of 0 days": ("[scenarios.a]\nhalf_life_days = 0\n", "half_life_days"),
+    "a window of 25:99": ('[scenarios.a]\nwindows = ["07:00-25:99"]\n', "windows"),
+    "TOML that is not TOML": ("[scenarios.a\nrisk_lambda = = 1\n", "hostile.toml"),
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE_SCENARIOS))
+def test_every_hostile_parameter_ends_in_one_line_naming_it(place: Path, shared_data: Path, case: str) -> None:
+    text, field = HOSTILE_SCENARIOS[case]
+    toml = scenario_file(place, text)
+    assert_refused(place, ["plan", "--area", "south-la", "--offline", "--data-dir", str(shared_data),
+                           "--scenario", toml], "hostile.toml", field)
+
+
+@pytest.mark.parametrize(("properties", "field"), [
+    ({"slug": "mine", "radius_m": "abc"}, "radius_m"),
+    ({"slug": "mine", "radius_m": 1e9}, "radius_m"),
+    ({"slug": "..", "radius_m": 800}, "slug"),
+    ({"slug": "/etc", "radius_m": 800}, "slug"),
+])
+def test_hostile_areas_files_end_in_one_line_naming_the_field(place: Path, properties: dict[str, object],
+                                                               field: str) -> None:
+    areas = place / "areas.geojson"
+    areas.write_text(json.dumps({"type": "FeatureCollection", "features": [{
+        "type": "Feature", "geometry": {"type": "Point", "coordinates": [-118.2366, 33.9448]},
+        "properties": properties}]}))
+    assert_refused(place, ["plan", "--area", "mine", "--offline", "--areas-file", str(areas)], "areas.geojson", field)
+
+
+def test_a_hostile_bells_file_is_refused_before_any_planning(place: Path, shared_data: Path) -> None:
+    bells = place / "bells.csv"
+    bells.write_text("school,start,end\nFigueroa Street Elementary,25:99,14:30\n")
+    assert_refused(place, ["brief", str(ROOT / "scenarios" / "officer-coverage.toml"), "--area", "south-la",
+                           "--offline", "--data-dir", str(shared_data), "--bells", str(bells)], "bells.csv", "start")
