@@ -197,7 +197,7 @@ def _column(
     if found is None and required:
         raise InputError(
             "required column missing", path=path, field=candidates[0],
-            fix=f"Rename the {role} column to {candidates[0]!r}, or pass "
+            fix=f"Rename the {role} column to {candidates[0]!r}, or, from Python, pass "
                 f"columns={{{role!r}: 'your column'}}.",
         )
     return found
@@ -242,7 +242,7 @@ def _points(
         assert lat_col is not None and lon_col is not None
         fields = f"{lat_col}, {lon_col}"
         swap_fix = (f"Swap the values of {lat_col!r} and {lon_col!r} (latitude lies within ±90°), "
-                    "or pass columns={'lat': ..., 'lon': ...}.")
+                    "or, from Python, pass columns={'lat': ..., 'lon': ...}.")
         lat = pd.to_numeric(table[lat_col], errors="coerce")
         lon = pd.to_numeric(table[lon_col], errors="coerce")
         _check_degrees(lon.to_numpy(dtype=float), lat.to_numpy(dtype=float), path, fields, swap_fix)
