@@ -502,3 +502,36 @@ def brief_command(
 def _pack(output: OutputSet, name: str) -> OutputSet:
     """Return the sub-folder of ``output`` that holds one scenario's officer pack."""
     return output.subset(slug(name, field="scenario name"))
+
+
+@app.command("serve")
+@_guarded
+def serve_command(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on (default: this machine only).")]
+    = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 8000,
+    database: Annotated[str, typer.Option("--database", envvar="PASSAGES_DATABASE", show_envvar=True,
+                                          help="Store URL: sqlite:///data/passages.db (default) or "
+                                               "postgresql+psycopg://user@host/db.")] = "sqlite:///data/passages.db",
+    data_dir: DataDir = None,
+    demo: Annotated[bool, typer.Option("--demo", help="Demo mode: the sample areas planned and published, demo "
+                                       "accounts of each role with printed passwords.")] = False,
+    workers: Annotated[int | None, typer.Option("--workers", min=1, max=32,
+                                                help="Processes that run plans (default: up to 2).")] = None,
+) -> None:
+    """Start the planning service (web pages and JSON API) for planners, officers and command staff."""
+    from passages.web.server import serve
+
+    serve(host=host, port=port, database=database, data_dir=data_dir, demo=demo, workers=workers)
+
+
+def _add_service_commands() -> None:
+    from passages.web.commands import users_app
+
+    for command in users_app.registered_commands:
+        if command.callback is not None:
+            command.callback = _guarded(command.callback)
+    app.add_typer(users_app, name="users")
+
+
+_add_service_commands()
