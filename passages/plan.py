@@ -280,8 +280,8 @@ def _run_stages(
             "Give incidents inside the area and its time windows (--incidents), or widen the windows")
 
     step("risk")
-    risk = score_segments(index, incident_set.points, snap_m=params.snap_m,
-                          bandwidth_m=params.bandwidth_m, hot_share=params.hot_share)
+    risk = score_segments(index, incident_set.points, snap_m=params.snap_m, bandwidth_m=params.bandwidth_m,
+                          hot_share=params.hot_share, own_share=params.own_share)
     add_edge_risk(graph, index, risk)
 
     step("routes")

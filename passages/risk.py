@@ -1,14 +1,30 @@
 """Risk per street segment: incidents snapped to streets and spread along the network.
 
-Each incident is snapped to its nearest street segment within ``snap_m``; its weight is
-split between the segment's two end nodes in proportion to where it lies (an incident a
-quarter of the way along gives three quarters to the start node). From each node the
-weight is spread over the segments within ``bandwidth_m`` *along the network* (a network
-kernel density, not a straight-line one): a segment whose nearer end is ``d`` metres away
-receives a share proportional to ``K(d) x length``, with the quartic kernel
-``K(d) = (1 - (d / bandwidth)^2)^2``, the shares of one node summing to one. Weight is
-therefore conserved: the risk *mass* on the network equals the total weight of the
-snapped incidents.
+Each incident is snapped to its nearest street segment within ``snap_m``; it stands at its
+own position on that segment (``offset`` metres from the start node). Its weight is split
+in two (:func:`score_segments`):
+
+* a share ``own_share`` stays on **its own segment** (recency-weighted counts on the
+  segment itself: LAPD points are rounded to the block, and incidents recur at the same
+  block);
+* the rest is spread over the segments within ``bandwidth_m`` *along the network from the
+  incident's position* (a network kernel density, not a straight-line one,
+  :func:`spread_positions`): its own segment is at distance 0, and another segment whose
+  nearer end is ``d`` metres away along the streets (``d = offset + distance from the start
+  node``, or ``length - offset + distance from the end node``, whichever is less) receives a
+  share proportional to ``K(d) x length``, with the quartic kernel
+  ``K(d) = (1 - (d / bandwidth)^2)^2``; the shares of one incident sum to one.
+
+Weight is therefore conserved: the risk *mass* on the network equals the total weight of
+the snapped incidents. The incident's own segment always gets the highest kernel value
+(``K(0) = 1``), so its risk per 100 m is at least that of any neighbour (equal only when
+the incident stands on a corner shared with it). The model (``own_share``, ``bandwidth_m``)
+is chosen by rolling-origin cross-validation on past incidents
+(:mod:`passages.risk_models`); the defaults are in :mod:`passages.settings`.
+
+The older *node* kernel (:func:`node_weights`, :func:`spread`), which split each weight
+between the segment's ends and measured from the nearer node, is kept for comparisons: it
+scores every segment at a corner like the incident's own.
 
 Risk per 100 m is a segment's mass divided by its length (floored at
 :data:`MIN_RISK_LENGTH_M`, so that a 3 m crossing does not outrank a block) times 100.
@@ -17,6 +33,7 @@ The top ``hot_share`` of segments by risk per 100 m are *hot*.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -54,6 +71,9 @@ class RiskScore:
         Their total weight.
     snap_m, bandwidth_m, hot_share
         The parameters used (metres, metres, share of segments).
+    own_share
+        Share of each incident's weight kept on its own segment (0-1); the rest is spread
+        with the network kernel of ``bandwidth_m``.
     """
 
     mass: np.ndarray
@@ -66,6 +86,7 @@ class RiskScore:
     snap_m: float
     bandwidth_m: float
     hot_share: float
+    own_share: float = 0.0
 
     def relative(self, index: StreetIndex) -> np.ndarray:
         """Return risk per 100 m divided by its length-weighted mean (0 where no risk at all)."""
@@ -138,6 +159,143 @@ def spread(index: StreetIndex, per_node: np.ndarray, *, bandwidth_m: float) -> n
     return mass
 
 
+#: Incident positions handled at a time by :func:`spread_positions` (memory, not speed).
+POSITION_CHUNK = 20_000
+
+
+def snap_positions(index: StreetIndex, xy: np.ndarray, *, snap_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """Return each point's segment (-1 when farther than ``snap_m`` metres from every street) and offset (m)."""
+    segment, _, offset = index.snap_points(xy, max_distance_m=snap_m)
+    return segment, offset
+
+
+def _node_segment_pairs(index: StreetIndex, nodes: np.ndarray, radius_m: float) -> tuple[np.ndarray, ...]:
+    """Return (node, segment, distance to its nearer end) for every pair closer than ``radius_m``, by node."""
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    for block in index.local_distances(nodes, radius_m=radius_m):
+        nearer = block.segment_distance()
+        row, col = np.nonzero(nearer < radius_m)
+        parts.append((block.sources[row], block.segments[col], nearer[row, col]))
+    if not parts:
+        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0)
+    node, seg, dist = (np.concatenate(p) for p in zip(*parts, strict=True))
+    order = np.argsort(node, kind="stable")
+    return node[order], seg[order], dist[order]
+
+
+def _expand(starts: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return (owner, index) of ``sizes[i]`` consecutive indices from ``starts[i]`` for every ``i``."""
+    owner = np.repeat(np.arange(len(sizes)), sizes)
+    first = np.cumsum(sizes) - sizes
+    return owner, np.arange(int(sizes.sum())) - first[owner] + starts[owner]
+
+
+def spread_positions(
+    index: StreetIndex, segment: np.ndarray, offset: np.ndarray, weight: np.ndarray,
+    *, bandwidths_m: Sequence[float],
+) -> np.ndarray:
+    """Spread weighted incident positions over segments with the network quartic kernel.
+
+    Parameters
+    ----------
+    index
+        Street index.
+    segment, offset, weight
+        Per incident: its segment (all ``>= 0``), its position along it from the start node
+        (metres) and its weight.
+    bandwidths_m
+        Kernel bandwidths (metres, ``> 0``); the distances are routed once, to the largest.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(len(bandwidths_m), n_segments)`` mass per segment; each row sums to
+        ``weight.sum()``.
+
+    Notes
+    -----
+    Distances run along the streets from the incident's own position: ``offset`` to the
+    start node, ``length - offset`` to the end node, then the network distance from there
+    (:meth:`StreetIndex.local_distances`); a segment's distance is that of its nearer end,
+    and the incident's own segment is at 0. Incidents at the same position are one source.
+    An incident whose shares are all zero (only zero-length segments in reach) keeps its
+    weight on its own segment.
+    """
+    bandwidths = np.asarray(list(bandwidths_m), dtype=float)
+    if len(bandwidths) == 0 or not (bandwidths > 0).all() or not np.isfinite(bandwidths).all():
+        raise InputError(f"bandwidth must be positive, got {list(bandwidths_m)}", field="bandwidth_m",
+                         fix="Give the kernel bandwidth in metres, such as 250.")
+    mass = np.zeros((len(bandwidths), index.n_segments))
+    segment = np.asarray(segment, dtype=np.int64)
+    weight = np.asarray(weight, dtype=float)
+    keep = weight != 0
+    if not keep.any() or index.n_segments == 0:
+        return mass
+    # incidents at one position (LAPD points are rounded to the block) are one source
+    positions, inverse = np.unique(np.stack([segment[keep].astype(float), np.asarray(offset, float)[keep]], axis=1),
+                                   axis=0, return_inverse=True)
+    pos_weight = np.bincount(np.asarray(inverse).reshape(-1), weights=weight[keep], minlength=len(positions))
+    pos_seg, pos_off = positions[:, 0].astype(np.int64), positions[:, 1]
+    radius = float(bandwidths.max())
+    length = index.segment_length
+    # positions in spatial order, so that one chunk's end nodes share their neighbourhoods
+    mid = 0.5 * (index.node_xy[index.segment_u[pos_seg]] + index.node_xy[index.segment_v[pos_seg]])
+    cell = np.floor((mid - mid.min(axis=0)) / max(2 * radius, 50.0)).astype(np.int64)
+    spatial = np.lexsort((pos_seg, cell[:, 1], cell[:, 0]))
+    for start in range(0, len(spatial), POSITION_CHUNK):
+        chunk = spatial[start : start + POSITION_CHUNK]
+        seg, off, w = pos_seg[chunk], pos_off[chunk], pos_weight[chunk]
+        ends_u, ends_v = index.segment_u[seg], index.segment_v[seg]
+        node, near_seg, near_d = _node_segment_pairs(index, np.concatenate([ends_u, ends_v]), radius)
+        bounds = np.searchsorted(node, np.arange(index.n_nodes + 1))
+        owners, segs, dists = [], [], []
+        for ends, lead in ((ends_u, off), (ends_v, length[seg] - off)):
+            owner, at = _expand(bounds[ends], bounds[ends + 1] - bounds[ends])
+            owners.append(owner)
+            segs.append(near_seg[at])
+            dists.append(lead[owner] + near_d[at])
+        owner, target, dist = np.concatenate(owners), np.concatenate(segs), np.concatenate(dists)
+        dist[target == seg[owner]] = 0.0
+        # the nearer way round to each segment: the least distance of each (position, segment)
+        order = np.lexsort((dist, target, owner))
+        owner, target, dist = owner[order], target[order], dist[order]
+        first = np.r_[True, (owner[1:] != owner[:-1]) | (target[1:] != target[:-1])]
+        owner, target, dist = owner[first], target[first], dist[first]
+        for b, bandwidth in enumerate(bandwidths):
+            near = dist < bandwidth
+            o, t = owner[near], target[near]
+            share = (1.0 - (dist[near] / bandwidth) ** 2) ** 2 * length[t]
+            total = np.bincount(o, weights=share, minlength=len(chunk))
+            empty = total <= 0
+            part = share * (w / np.where(empty, 1.0, total))[o]
+            mass[b] += np.bincount(t, weights=part, minlength=index.n_segments)
+            mass[b] += np.bincount(seg[empty], weights=w[empty], minlength=index.n_segments)
+    return mass
+
+
+def position_mass(
+    index: StreetIndex, segment: np.ndarray, offset: np.ndarray, weight: np.ndarray,
+    *, own_share: float, bandwidth_m: float,
+) -> np.ndarray:
+    """Return the mass per segment of snapped incidents: ``own_share`` on their own segment, the rest spread.
+
+    ``segment``, ``offset`` (metres from the start node) and ``weight`` are per incident
+    (:func:`snap_positions`, snapped ones only); the spread is :func:`spread_positions` with
+    ``bandwidth_m`` metres. The result sums to ``weight.sum()``.
+    """
+    if not bandwidth_m > 0:
+        raise InputError(f"bandwidth must be positive, got {bandwidth_m}", field="bandwidth_m",
+                         fix="Give the kernel bandwidth in metres, such as 250.")
+    weight = np.asarray(weight, dtype=float)
+    mass = np.zeros(index.n_segments)
+    if own_share > 0:
+        mass += own_share * np.bincount(np.asarray(segment, dtype=np.int64), weights=weight,
+                                        minlength=index.n_segments)
+    if own_share < 1:
+        mass += (1.0 - own_share) * spread_positions(index, segment, offset, weight, bandwidths_m=[bandwidth_m])[0]
+    return mass
+
+
 def score_segments(
     index: StreetIndex,
     incidents: gpd.GeoDataFrame,
@@ -146,6 +304,8 @@ def score_segments(
     bandwidth_m: float | None = None,
     hot_share: float | None = None,
     weight_column: str = "weight",
+    own_share: float | None = None,
+    severity: bool | None = None,
 ) -> RiskScore:
     """Score every street segment from weighted incident points.
 
@@ -165,6 +325,15 @@ def score_segments(
         Share of segments flagged hot; default :data:`passages.settings.hot_share`.
     weight_column
         Column holding each incident's weight.
+    own_share
+        Share of each incident's weight kept on its own segment (0-1); the rest is spread
+        from the incident's position with the network kernel of ``bandwidth_m``. Default
+        :data:`passages.settings.own_share`.
+    severity
+        Whether the incidents keep their severity weight; when ``False`` and the incidents
+        carry a ``category`` column, each weight is divided by its category's
+        :data:`passages.settings.severity` (each incident counts once, times its base,
+        window share and recency). Default :data:`passages.settings.risk_severity`.
 
     Returns
     -------
@@ -173,6 +342,10 @@ def score_segments(
     snap_m = settings.snap_m if snap_m is None else snap_m
     bandwidth_m = settings.bandwidth_m if bandwidth_m is None else bandwidth_m
     hot_share = settings.hot_share if hot_share is None else hot_share
+    own_share = settings.own_share if own_share is None else own_share
+    if not 0 <= own_share <= 1:
+        raise InputError(f"own share must be between 0 and 1, got {own_share}", field="own_share",
+                         fix="Give a share such as 0.5 for half of each incident's weight on its own segment.")
     if not snap_m > 0:
         raise InputError(f"snap distance must be positive, got {snap_m}", field="snap_m",
                          fix="Give the snap distance in metres, such as 60.")
@@ -186,9 +359,13 @@ def score_segments(
         raise InputError("incidents have no weight column", field=weight_column,
                          fix="Load incidents with passages.incidents.load_incidents.")
     weight = incidents[weight_column].to_numpy(dtype=float)
+    if not (settings.risk_severity if severity is None else severity) and "category" in incidents.columns:
+        weight = weight / incidents["category"].map({"unknown": 1.0, **settings.severity}).fillna(1.0).to_numpy(float)
     xy = shapely.get_coordinates(incidents.geometry.to_numpy()) if len(incidents) else np.empty((0, 2))
-    per_node, snapped = node_weights(index, xy, weight, snap_m=snap_m)
-    mass = spread(index, per_node, bandwidth_m=bandwidth_m)
+    segment, offset = snap_positions(index, xy, snap_m=snap_m)
+    snapped = segment >= 0
+    mass = position_mass(index, segment[snapped], offset[snapped], weight[snapped],
+                         own_share=own_share, bandwidth_m=bandwidth_m)
     risk = mass / np.maximum(index.segment_length, MIN_RISK_LENGTH_M) * 100.0
     hot = hot_segments(risk, hot_share)
     return RiskScore(
@@ -202,6 +379,7 @@ def score_segments(
         snap_m=snap_m,
         bandwidth_m=bandwidth_m,
         hot_share=hot_share,
+        own_share=own_share,
     )
 
 

@@ -58,6 +58,7 @@ LIMITS: dict[str, tuple[float, float, str]] = {
     "place_snap_m": (1.0, 2000.0, "m"),
     "bandwidth_m": (10.0, 5000.0, "m"),
     "hot_share": (0.0, 1.0, "share"),
+    "own_share": (0.0, 1.0, "share"),
     "risk_lambda": (0.0, 100.0, "dimensionless"),
     "max_detour": (0.0, 5.0, "share of the shortest path"),
     "link_radius_m": (0.0, 5000.0, "m"),
@@ -110,6 +111,9 @@ class PlanParameters:
         Places farther than this from the network are reported and not routed (metres).
     bandwidth_m
         Network kernel density bandwidth (metres).
+    own_share
+        Share of each incident's weight kept on its own street segment (0-1); the rest is
+        spread with the kernel of ``bandwidth_m`` (see :mod:`passages.risk`).
     hot_share
         Share of segments flagged hot (0-1).
     risk_lambda
@@ -138,6 +142,7 @@ class PlanParameters:
     snap_m: float = _default("snap_m")
     place_snap_m: float = _default("place_snap_m")
     bandwidth_m: float = _default("bandwidth_m")
+    own_share: float = _default("own_share")
     hot_share: float = _default("hot_share")
     risk_lambda: float = _default("risk_lambda")
     max_detour: float = _default("max_detour")
@@ -184,7 +189,7 @@ class PlanParameters:
         def bad(key: str, problem: str, fix: str) -> InputError:
             return InputError(f"{where}{problem}", path=origin, field=key, fix=fix)
 
-        for key in ("radius_m", "snap_m", "place_snap_m", "bandwidth_m", "hot_share", "risk_lambda",
+        for key in ("radius_m", "snap_m", "place_snap_m", "bandwidth_m", "own_share", "hot_share", "risk_lambda",
                     "max_detour", "link_radius_m", "links_per_kind", "half_life_days", "lookback_days"):
             value = getattr(self, key)
             if value is None and key in ("radius_m", "lookback_days"):

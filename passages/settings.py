@@ -24,9 +24,24 @@ snap_m: float = 60.0
 #: left out of routing (metres).
 place_snap_m: float = 150.0
 
-#: Network kernel density bandwidth: how far along the streets one incident's weight
-#: is spread (metres).
-bandwidth_m: float = 250.0
+#: Network kernel density bandwidth: how far along the streets, from the incident's own
+#: position, the part of its weight not kept on its own segment is spread (metres). Chosen
+#: with :data:`own_share`, :data:`half_life_days` and :data:`risk_severity` by rolling-origin
+#: cross-validation (``passages.risk_models``): on the dated LAPD incidents of ``downtown``
+#: the model "90 % own segment + 30 m kernel, half-life 90 days, each incident once" won at
+#: every origin tried (``benchmarks/risk_results.md``).
+bandwidth_m: float = 30.0
+
+#: Share of each incident's weight kept on its own street segment (0-1); the rest is spread
+#: along the network from the incident's position with the kernel of ``bandwidth_m``.
+#: Chosen with ``bandwidth_m`` by rolling-origin cross-validation on the dated LAPD
+#: incidents (``passages.risk_models``, ``benchmarks/bench_risk_models.py``).
+own_share: float = 0.9
+
+#: Whether the plan's risk weighs incidents by severity (:data:`severity`) or counts each
+#: once. Chosen by the same cross-validation as :data:`own_share`: counting each incident
+#: once predicted next month's incidents better on the dated LAPD extracts.
+risk_severity: bool = False
 
 #: Share of street segments (by count) flagged as hot, highest risk per 100 m first.
 hot_share: float = 0.05
@@ -59,8 +74,9 @@ windows: tuple[str, ...] = ("07:00-08:30", "14:00-16:00")
 #: Days the windows apply to (0 = Monday ... 6 = Sunday).
 weekdays: tuple[int, ...] = (0, 1, 2, 3, 4)
 
-#: Recency weighting: an incident this many days older than the newest one counts half.
-half_life_days: float = 365.0
+#: Recency weighting: an incident this many days older than the newest one counts half
+#: (chosen by the cross-validation of :data:`bandwidth_m`).
+half_life_days: float = 90.0
 
 #: Largest weight one incident row may carry (incidents the row stands for, in the
 #: ``WEIGHT`` column of a weighted file): rows with a weight that is not a number in
@@ -122,7 +138,23 @@ backtest_coverages: tuple[float, ...] = tuple(round(0.01 * level, 2) for level i
 
 #: Backtests: below this many test incidents on a street, the report warns that the
 #: intervals are wide.
-backtest_min_test: int = 50
+backtest_min_test: int = 100
+
+#: Backtests: rolling splits reported besides the one asked for: origins a month apart from
+#: the split, each fitted before its origin and tested on the month after it.
+backtest_rolls: int = 3
+
+#: Risk-model cross-validation: monthly folds before the instant the model is fitted at.
+cv_folds: int = 4
+
+#: Risk-model cross-validation: a fold needs this many incidents before its origin ...
+cv_min_fit: int = 20
+
+#: ... and this many in its test month.
+cv_min_test: int = 5
+
+#: Backtests: kernel bandwidth of the grid kernel-density baseline (metres).
+grid_bandwidth_m: float = 250.0
 
 #: Backtests: bootstrap draws of the test incidents behind each interval.
 bootstrap_draws: int = 1000
