@@ -72,3 +72,95 @@ def sample_plans(shared_data: Path) -> dict[str, object]:
     from passages.plan import make_plan
 
     return {slug: make_plan(load_areas()[slug], data_dir=shared_data) for slug in SAMPLE_SLUGS}
+
+
+def _postgres_binaries() -> Path | None:
+    import glob
+    import shutil
+
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).resolve().parent
+    versions = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    return Path(versions[-1]).parent if versions else None
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A throwaway PostgreSQL server on 127.0.0.1 for this test session; its SQLAlchemy URL.
+
+    ``PASSAGES_TEST_POSTGRES`` (a URL) uses a server already running instead. Otherwise
+    Debian's ``postgresql`` binaries start a fresh cluster in a temporary folder (as the
+    ``postgres`` user when the tests run as root, which initdb refuses to be), stopped at
+    the end. Skips, saying why, where no server can be had.
+    """
+    import shutil
+    import socket
+    import subprocess
+
+    given = os.environ.get("PASSAGES_TEST_POSTGRES")
+    if given:
+        yield given
+        return
+    binaries = _postgres_binaries()
+    if binaries is None:
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql), and PASSAGES_TEST_POSTGRES is unset")
+    import tempfile
+
+    # a folder of its own under the system temporary folder: pytest's folders are private to
+    # the test user, and the server runs as the postgres user
+    folder = Path(tempfile.mkdtemp(prefix="passages-postgres-"))
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        if shutil.which("runuser") is None:
+            pytest.skip("running as root without runuser: cannot start PostgreSQL as its own user")
+        shutil.chown(folder, "postgres")
+        os.chmod(folder, 0o700)
+        prefix = ["runuser", "-u", "postgres", "--"]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    data = folder / "data"
+    try:
+        subprocess.run([*prefix, str(binaries / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres",
+                        "--no-sync", "-E", "UTF8"], check=True, capture_output=True, timeout=120)
+        subprocess.run([*prefix, str(binaries / "pg_ctl"), "-D", str(data), "-w", "-t", "60", "-l",
+                        str(folder / "log"), "-o",
+                        f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={folder} "
+                        "-c fsync=off -c full_page_writes=off", "start"], check=True, capture_output=True, timeout=90)
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
+        output = getattr(exc, "stderr", b"") or b""
+        shutil.rmtree(folder, ignore_errors=True)
+        pytest.skip(f"could not start PostgreSQL: {exc} {output.decode(errors='replace')[-300:]}")
+    try:
+        subprocess.run([str(binaries / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
+                        "passages_test"], check=True, capture_output=True, timeout=60)
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/passages_test"
+    finally:
+        subprocess.run([*prefix, str(binaries / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
+                       capture_output=True, timeout=60)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def web_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[object]:
+    """A migrated, empty store of the planning service, on SQLite and on a real PostgreSQL."""
+    import uuid
+
+    from passages.web.store import Store
+
+    if request.param == "sqlite":
+        store = Store(f"sqlite:///{tmp_path / 'passages.db'}")
+    else:
+        import psycopg
+        from sqlalchemy.engine import make_url
+
+        base = make_url(request.getfixturevalue("postgres_url"))
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(host=base.host, port=base.port, user=base.username, password=base.password,
+                             dbname=base.database, autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+        store = Store(base.set(database=name).render_as_string(hide_password=False))
+    store.migrate()
+    yield store
+    store.dispose()

@@ -95,10 +95,8 @@ def login(request: Request, username: str = Form(..., max_length=64), password: 
         raise Forbidden("the login form is out of date; reload the page")
     failed = "The user name or password is wrong, or the account is locked or disabled."
     with store.session() as session:
-        try:
-            user = auth.authenticate(session, username, password, config=config, address=client_address(request))
-        except auth.LoginRefused:
-            user = None
+        found = auth.authenticate(session, username, password, config=config, address=client_address(request))
+        user = found if isinstance(found, User) else None
         if user is not None:
             needs_totp = auth.totp_required(session, user)
             token = auth.open_session(session, user, address=client_address(request),

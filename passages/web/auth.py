@@ -156,14 +156,14 @@ def set_disabled(session: Session, username: str, disabled: bool, *, by: str = "
 
 
 def authenticate(session: Session, username: str, password: str, *, config: ServiceConfig,
-                 address: str = "") -> User:
-    """Return the user if the password is right and the account usable; record the attempt.
+                 address: str = "") -> User | LoginRefused:
+    """Return the user if the password is right and the account usable, else the refusal.
 
-    Raises
-    ------
-    LoginRefused
-        With the reason (for the audit log): ``unknown-user``, ``disabled``, ``locked``,
-        ``bad-password``. The page shows one message for all of them.
+    The attempt is recorded in the audit log and a failure counted towards the lockout,
+    both in the caller's transaction; the refusal is *returned*, not raised, so that the
+    caller's transaction is committed with them (a raised error would roll them back).
+    A refusal's ``reason`` (for the audit log) is ``unknown-user``, ``disabled``,
+    ``locked`` or ``bad-password``; the page shows one message for all of them.
     """
     now = utcnow()
     user = session.scalar(select(User).where(User.username == username)) if _USERNAME.fullmatch(username) else None
@@ -174,11 +174,11 @@ def authenticate(session: Session, username: str, password: str, *, config: Serv
 
     if user is None:
         _hasher.hash(password or "-")  # the same work as a real check: no timing hint that the name is unknown
-        raise refuse("unknown-user")
+        return refuse("unknown-user")
     if user.disabled:
-        raise refuse("disabled")
+        return refuse("disabled")
     if user.locked_until is not None and _as_utc(user.locked_until) > now:
-        raise refuse("locked")
+        return refuse("locked")
     try:
         _hasher.verify(user.password_hash, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
@@ -186,7 +186,7 @@ def authenticate(session: Session, username: str, password: str, *, config: Serv
         if user.failed_logins >= config.lockout_failures:
             user.locked_until = now + timedelta(minutes=config.lockout_minutes)
             user.failed_logins = 0
-        raise refuse("bad-password") from None
+        return refuse("bad-password")
     user.failed_logins = 0
     user.locked_until = None
     if _hasher.check_needs_rehash(user.password_hash):

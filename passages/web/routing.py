@@ -67,7 +67,13 @@ def current_login(request: Request) -> Login | None:
 def _gate(roles: tuple[str, ...], name: str) -> Callable[..., Any]:
     async def gate(request: Request) -> Login | None:
         login = current_login(request)
+        pending = login is not None and (login.needs_second_factor
+                                         or getattr(request.state, "must_change_password", False))
         if ANYONE in roles:
+            if pending and name not in SETTLING_ROUTES:
+                if name == "home":  # a login half done is finished before anything else
+                    raise SecondStepNeeded("/login/totp" if login and login.needs_second_factor else "/password")
+                request.state.login = login = None  # elsewhere the visitor is anonymous until then
             if login is not None and request.method not in SAFE_METHODS:
                 await _require_csrf(request, login)
             return login
