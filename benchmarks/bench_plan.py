@@ -10,8 +10,9 @@ the same readers and files as ``make_plan``) and then planned twice:
   Dijkstra with predecessors per origin and risk aversion);
 * **reference**, written the way the osmnx documentation shows: ``ox.distance.nearest_edges``
   to snap places and incidents (the distance from a park polygon to each edge with
-  geopandas, since ``nearest_edges`` takes points only), the kernel as Python loops over
-  the edges around each node reached by ``nx.single_source_dijkstra_path_length``, and
+  geopandas, since ``nearest_edges`` takes points only), the share kept on each incident's
+  own segment and the kernel from its position as Python loops over the edges around the
+  nodes reached by ``nx.single_source_dijkstra_path_length`` from its segment's ends, and
   ``nx.shortest_path`` per pair and per risk aversion for the routes.
 
 Both follow the same rules (snap distance, kernel, halving of lambda within the detour
@@ -168,44 +169,59 @@ def ref_snap_places(graph: nx.MultiDiGraph, places: gpd.GeoDataFrame) -> np.ndar
 
 def ref_risk(graph: nx.MultiDiGraph, incidents: gpd.GeoDataFrame, seg_of_edge: dict[tuple[Any, Any, Any], int],
              first_edge: list[tuple[Any, Any, Any]], undirected: nx.MultiGraph) -> np.ndarray:
-    """Risk per 100 m of each segment: nearest_edges, then the quartic kernel in Python loops."""
-    snap_m, bandwidth_m = settings.snap_m, settings.bandwidth_m
+    """Risk per 100 m of each segment: nearest_edges, then the kernel from each incident's position in Python loops.
+
+    ``own_share`` of each weight stays on the incident's segment; the rest goes to the
+    segments whose nearer end lies within the bandwidth along the network from the
+    incident's position (its own segment at 0), in proportion to ``K(d) x length``. One
+    Dijkstra per end node met (``nx.single_source_dijkstra_path_length``), kept for the
+    incidents that share it.
+    """
+    snap_m, bandwidth_m, own_share = settings.snap_m, settings.bandwidth_m, settings.own_share
     xs, ys = incidents.geometry.x.to_numpy(), incidents.geometry.y.to_numpy()
+    weights = incidents["weight"].to_numpy(dtype=float)
+    if not settings.risk_severity:  # each incident counts once: its severity divided out
+        severity = {"unknown": 1.0, **settings.severity}
+        weights = weights / np.array([severity.get(c, 1.0) for c in incidents["category"]])
     found, dist = ox.distance.nearest_edges(graph, xs, ys, return_dist=True)
-    per_node: dict[Any, float] = {}
-    for (u, v, k), d, x, y, w in zip(found, dist, xs, ys, incidents["weight"], strict=True):
-        if d > snap_m:
-            continue
-        data = graph.edges[u, v, k]
-        line = data.get("geometry") or shapely.LineString([(graph.nodes[u]["x"], graph.nodes[u]["y"]),
-                                                           (graph.nodes[v]["x"], graph.nodes[v]["y"])])
-        length = float(data["length"])
-        along = min(max(line.project(Point(x, y)) * (length / line.length if line.length > 0 else 1.0), 0.0), length)
-        to_end = along / length if length > 0 else 0.5
-        per_node[u] = per_node.get(u, 0.0) + w * (1.0 - to_end)
-        per_node[v] = per_node.get(v, 0.0) + w * to_end
     lengths = [float(graph.edges[e]["length"]) for e in first_edge]
     mass = [0.0] * len(first_edge)
 
     def weight(a: Any, b: Any, data: dict[Any, dict[str, Any]]) -> float:
         return max(min(float(d["length"]) for d in data.values()), MIN_WEIGHT)
 
-    for node, w in per_node.items():
-        if w <= 0:
+    reached: dict[Any, dict[Any, float]] = {}
+
+    def from_node(node: Any) -> dict[Any, float]:
+        if node not in reached:
+            reached[node] = nx.single_source_dijkstra_path_length(undirected, node, cutoff=bandwidth_m, weight=weight)
+        return reached[node]
+
+    for (u, v, k), d, x, y, w in zip(found, dist, xs, ys, weights, strict=True):
+        if d > snap_m:
             continue
-        reached = nx.single_source_dijkstra_path_length(undirected, node, cutoff=bandwidth_m, weight=weight)
-        nearer: dict[int, float] = {}
-        for a, d in reached.items():
-            for _, _, seg in undirected.edges(a, data="segment"):
-                nearer[seg] = min(nearer.get(seg, math.inf), d)
-        shares = {seg: (1.0 - (d / bandwidth_m) ** 2) ** 2 * lengths[seg]
-                  for seg, d in nearer.items() if d < bandwidth_m}
+        data = graph.edges[u, v, k]
+        line = data.get("geometry") or shapely.LineString([(graph.nodes[u]["x"], graph.nodes[u]["y"]),
+                                                           (graph.nodes[v]["x"], graph.nodes[v]["y"])])
+        seg = seg_of_edge[(u, v, k)]
+        length = lengths[seg]
+        along = min(max(line.project(Point(x, y)) * (length / line.length if line.length > 0 else 1.0), 0.0), length)
+        start, end, _ = first_edge[seg]
+        offset = along if start == u else length - along  # measured from the segment's start node
+        mass[seg] += own_share * w
+        if own_share >= 1:
+            continue
+        nearer: dict[int, float] = {seg: 0.0}
+        for node, lead in ((start, offset), (end, length - offset)):
+            for a, dn in from_node(node).items():
+                for _, _, other in undirected.edges(a, data="segment"):
+                    nearer[other] = min(nearer.get(other, math.inf), lead + dn)
+        shares = {s: (1.0 - (dd / bandwidth_m) ** 2) ** 2 * lengths[s] for s, dd in nearer.items() if dd < bandwidth_m}
         total = sum(shares.values())
         if total <= 0:
-            touching = sorted(seg for seg, d in nearer.items() if d == 0)
-            shares, total = {touching[0] if touching else 0: 1.0}, 1.0
-        for seg, share in shares.items():
-            mass[seg] += w * share / total
+            shares, total = {seg: 1.0}, 1.0
+        for s, share in shares.items():
+            mass[s] += (1.0 - own_share) * w * share / total
     return np.array([m / max(length, MIN_RISK_LENGTH_M) * 100.0 for m, length in zip(mass, lengths, strict=True)])
 
 
@@ -411,8 +427,10 @@ def main(argv: list[str] | None = None) -> int:
             "package's readers; that reading is the same code for both and is left out of the ratio "
             "(its time is given below). Best of "
             f"{args.repeat} runs per stage. Reference: `ox.distance.nearest_edges` (places, incidents), "
-            "Python loops over the edges around each node reached by `nx.single_source_dijkstra_path_length` "
-            "(kernel), `nx.shortest_path` per pair and per lambda, then per route its exposure, its line "
+            "the share kept on each incident's own segment, and Python loops over the edges around the nodes "
+            "reached by `nx.single_source_dijkstra_path_length` from its segment's ends (kernel from the "
+            "incident's position; the risk model of `passages.settings`), `nx.shortest_path` per pair and "
+            "per lambda, then per route its exposure, its line "
             "(from the edge geometries) and the demand per edge, as `plan_routes` gives them (routes). "
             "`pairs` is the same function on both sides. Checked equal: the node of every place, the risk "
             "of every edge, every route's lengths, exposures and line, the demand of every edge. The two "

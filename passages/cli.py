@@ -382,15 +382,23 @@ def backtest_command(
                   f"{result.test_on_street:,} test incidents on a street, {result.test_too_far:,} too far from one")
     for note in result.notes:
         console.print(f"note: {note}")
-    for title, (header, rows) in ((f"Hit rate [95% interval] and PAI by share of street length chosen "
-                                   f"({result.test_on_street:,} test incidents)", result.display()),
-                                  ("The plan's own sets", result.display_sets())):
+    for flag in result.flags:
+        console.print(f"warning: {flag}", style="yellow")
+    tables = [(f"Hit rate [95% interval] and PAI by share of street length chosen "
+               f"({result.test_on_street:,} test incidents)", result.display()),
+              ("The plan's own sets", result.display_sets())]
+    if not result.rolling.empty:
+        months = ", ".join(f"{s['split']}: {s['test_incidents']} test incidents" for s in result.rolling_splits)
+        tables.append((f"Rolling splits: fitted before each month, tested on it ({months}); pooled = all of them",
+                       result.display_rolling()))
+    for title, (header, rows) in tables:
         table = Table(*header, title=title, title_justify="left", show_lines=True)
         for row in rows:
             table.add_row(*row)
         console.print(table)
     for kind, path in written.items():
         console.print(f"{kind:<8} {path}")
+    console.print(result.verdict(), style="bold")
 
 
 @app.command("compare")

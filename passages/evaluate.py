@@ -9,18 +9,26 @@ Hit rate, PAI and their intervals are defined in :mod:`passages.hit_rates`.
 Methods, each a ranking of segments; at a coverage level ``c`` the method chooses its
 best-ranked segments until their length reaches ``c`` x the network length:
 
-* **plan risk**: training risk per 100 m, the network kernel density of
-  :mod:`passages.risk` (the ranking behind the plan's hot segments);
+* **plan risk**: training risk per 100 m of :mod:`passages.risk` (the ranking behind the
+  plan's hot segments), with the model of :mod:`passages.risk_models` chosen by
+  rolling-origin cross-validation on the training incidents only (``select=False`` keeps
+  the plan parameters' own model);
 * **Safe Passages**: the segments of the recommended passages (the safer routes planned
   on the training risk), riskiest first; its curve stops where the passages run out;
 * **covered segments**: the hook :data:`SetMaker` (officer coverage, issue #3), ranked the
   same way;
 * baselines: **random** segments (mean of :data:`passages.settings.random_seeds` seeded
   orders; the interval spans the 2.5-97.5 percentiles across seeds), **grid KDE** (the
-  classic hot-spot map: a planar quartic kernel density with the same bandwidth and the
-  same training weights, on square cells of :data:`passages.settings.grid_cell_m`; a
-  segment takes the value of the cell holding its midpoint) and **last period counts**
-  (training incidents snapped to each segment, unweighted, per 100 m).
+  classic hot-spot map: a planar quartic kernel density of
+  :data:`passages.settings.grid_bandwidth_m` with the plan's training weights, on square
+  cells of :data:`passages.settings.grid_cell_m`; a segment takes the value of the cell
+  holding its midpoint) and **last period counts** (training incidents snapped to each
+  segment, unweighted, per 100 m).
+
+Besides the split asked for, a **rolling backtest** (:mod:`passages.rolling`) measures the
+plan's risk and the baselines at :data:`passages.settings.backtest_rolls` origins a month
+apart, each tested on the month after it, and pooled; the report flags thin or gappy data
+and ends with one plain sentence (:func:`passages.rolling.verdict`).
 
 Ties (most often the many segments scored 0) are broken by one seeded random order, so
 that a tie never favours the segments that happen to come first in the graph. The plan's
@@ -41,6 +49,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
+import networkx as nx
 import numpy as np
 import pandas as pd
 
@@ -63,6 +72,17 @@ from passages.network import load_network
 from passages.places import load_places, osm_places_online, snap_places
 from passages.plan import Plan
 from passages.risk import add_edge_risk, score_segments
+from passages.risk_models import RiskModel, Selection, model_weights, select_model
+from passages.rolling import (
+    COUNTS,
+    GRID_KDE,
+    PLAN_RISK,
+    REPORT_COVERAGES,
+    data_flags,
+    rolling_backtest,
+    rolling_origins,
+    verdict,
+)
 from passages.routes import RouteSet, add_edge_demand, od_pairs, plan_routes, site_origins
 from passages.scenarios import PlanParameters
 from passages.streetindex import StreetIndex
@@ -70,16 +90,13 @@ from passages.streetindex import StreetIndex
 if TYPE_CHECKING:
     from passages.scenarios import CoverageParameters
 
-PLAN_RISK = "plan risk"
 PASSAGES = "Safe Passages"
-GRID_KDE = "grid KDE"
-COUNTS = "last period counts"
 HOT_SET = "hot segments"
 PASSAGE_SET = "Safe Passage network"
 COVERED_SET = "covered segments"
 
 #: Coverage levels printed in the terminal table (shares of network length).
-TABLE_COVERAGES = (0.01, 0.02, 0.05, 0.10, 0.15, 0.20)
+TABLE_COVERAGES = REPORT_COVERAGES
 
 #: A maker of a fixed set of segments from the plan fitted on the training incidents:
 #: returns one boolean per segment of ``plan.index``. Officer coverage plugs in here.
@@ -219,19 +236,24 @@ def fit_plan(
     area: Area, train: gpd.GeoDataFrame, *, params: PlanParameters | None = None,
     data_dir: str | Path | None = None, offline: bool = False, network: str | Path | None = None,
     place_sources: Mapping[str, Sequence[str | Path]] | None = None, report: IncidentReport | None = None,
-    use_cache: bool = True, cache_dir: str | Path | None = None,
+    use_cache: bool = True, cache_dir: str | Path | None = None, graph: nx.MultiDiGraph | None = None,
+    model: RiskModel | None = None,
 ) -> Plan:
     """Return the plan of an area made from the given (training) incidents only.
 
     The stages of :func:`passages.plan.make_plan` (network, places, risk, routes), with
     the incident points given instead of read, so that a backtest can fit on the incidents
     before its split. An area with no school in reach gets no route (and no passage).
+    ``graph`` is the area's street network when already loaded. With ``model``, the
+    incident weights are taken as that model's (recency and severity already applied) and
+    its ``own_share`` and ``bandwidth_m`` spread them; else ``params`` does.
     """
     params = params or PlanParameters()
     data = Path(data_dir) if data_dir is not None else settings.shared_data_dir()
     network_path = Path(network) if network is not None else (
         area.source_paths("network", data)[0] if area.offline else None)
-    graph = load_network(area, network_path, offline=offline, use_cache=use_cache, cache_dir=cache_dir)
+    if graph is None:
+        graph = load_network(area, network_path, offline=offline, use_cache=use_cache, cache_dir=cache_dir)
     index = StreetIndex(graph)
     sources = {kind: area.source_paths(kind, data) for kind in area.sources if kind not in ("network", "incidents")}
     sources.update({kind: [Path(p) for p in paths] for kind, paths in (place_sources or {}).items() if paths})
@@ -249,8 +271,10 @@ def fit_plan(
         places = osm_places_online(area, cache_dir=settings.raw_dir / "osmnx-cache").to_crs(area.crs)
         places = places[places.intersects(area.study_polygon_utm)].reset_index(drop=True)
     places = snap_places(places, index, max_snap_m=params.place_snap_m)
-    risk = score_segments(index, train, snap_m=params.snap_m, bandwidth_m=params.bandwidth_m,
-                          hot_share=params.hot_share)
+    risk = score_segments(index, train, snap_m=params.snap_m, hot_share=params.hot_share,
+                          bandwidth_m=params.bandwidth_m if model is None else model.bandwidth_m,
+                          own_share=params.own_share if model is None else model.own_share,
+                          severity=None if model is None else True)
     add_edge_risk(graph, index, risk)
     pairs = od_pairs(places, site_origins(area, index), index, link_radius_m=params.link_radius_m,
                      links_per_kind=params.links_per_kind)
@@ -268,21 +292,25 @@ def fit_plan(
                 risk=risk, route_set=route_set, sources=sources_used)
 
 
-def coverage_sets(params: CoverageParameters | None = None) -> dict[str, SetMaker]:
+def coverage_sets(params: CoverageParameters | None = None, *, scenario: str = "default") -> dict[str, SetMaker]:
     """Return ``{"covered segments": maker}`` from officer coverage, or ``{}`` where it is not installed.
 
     The maker runs :func:`passages.coverage.cover` (issue #3) on the training plan with
     ``params`` (a :class:`passages.scenarios.CoverageParameters`, default the settings) and
-    returns its ``watched`` mask.
+    returns its ``watched`` mask. Its ``label`` names the scenario and its officers, such as
+    ``"scenario default: 2 officers, posts"``; the report prints it beside the set.
     """
     try:
         from passages.coverage import cover
     except ImportError:
         return {}
+    officers = params.officers if params is not None else settings.officers
+    mode = params.mode if params is not None else settings.coverage_mode
 
     def covered(plan: Plan) -> np.ndarray:
         return np.asarray(cover(plan, params).watched, dtype=bool)
 
+    covered.label = f"scenario {scenario}: {officers} officer{'s' if officers != 1 else ''}, {mode}"  # type: ignore[attr-defined]
     return {COVERED_SET: covered}
 
 
@@ -309,6 +337,15 @@ class Backtest:
         Windows, weekdays, coverage levels, draws, seeds, cell size and seed used.
     sources, notes
         Incident files with their dates; what the reader should know.
+    selection
+        The cross-validation that chose the plan's risk model (``None`` when not asked).
+    rolling, rolling_splits
+        The rolling backtest (:func:`passages.rolling.rolling_backtest`): its table and one
+        line of facts per split.
+    flags
+        Warnings on thin or gappy data (:func:`passages.rolling.data_flags`).
+    set_labels
+        Words printed beside a fixed set (the scenario and officers of covered segments).
     """
 
     area: Area
@@ -320,6 +357,20 @@ class Backtest:
     options: dict[str, Any]
     sources: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    selection: Selection | None = None
+    rolling: pd.DataFrame = field(default_factory=pd.DataFrame)
+    rolling_splits: list[dict[str, Any]] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
+    set_labels: dict[str, str] = field(default_factory=dict)
+
+    def verdict(self) -> str:
+        """Return the closing sentences: the split asked for at 5 %, and the pooled rolling splits."""
+        words = verdict(self.table, level=0.05, period="the test period's")
+        if not self.rolling.empty:
+            pooled = self.rolling[self.rolling["split"] == "pooled"]
+            words += (f" Over {len(self.rolling_splits)} rolling monthly splits together: "
+                      + verdict(pooled, level=0.05, period="the next month's"))
+        return words
 
     @property
     def test_on_street(self) -> int:
@@ -333,7 +384,11 @@ class Backtest:
             "train_incidents": len(self.split.train), "test_incidents": len(self.split.test),
             "test_on_street": self.test_on_street, "test_too_far_from_street": self.test_too_far,
             "options": self.options, "parameters": self.params.as_dict(),
-            "sources": list(self.sources), "notes": list(self.notes),
+            "risk_model": self.selection.model.as_dict() if self.selection is not None else None,
+            "risk_model_chosen_by_cv": bool(self.selection is not None and self.selection.chosen_by_cv),
+            "cv_folds": self.selection.folds.to_dict("records") if self.selection is not None else [],
+            "rolling_splits": list(self.rolling_splits), "flags": list(self.flags),
+            "sources": list(self.sources), "notes": list(self.notes), "verdict": self.verdict(),
         }
 
     def display(self, coverages: Sequence[float] = TABLE_COVERAGES) -> tuple[list[str], list[list[str]]]:
@@ -358,12 +413,35 @@ class Backtest:
         return header, rows
 
     def display_sets(self) -> tuple[list[str], list[list[str]]]:
-        """Return the fixed sets' measures as a text table: a header and one row per set."""
+        """Return the fixed sets' measures as a text table: a header and one row per set.
+
+        A set too small to judge (at random it would hold fewer than
+        :data:`passages.settings.backtest_min_expected` test incidents) says so.
+        """
         sets = self.table[self.table["kind"] == "set"]
         header = ["set", "share of streets", "test incidents on it", "hit rate [95% interval]", "PAI [interval]"]
-        rows = [[str(r.method), f"{r.length_share:.1%}", f"{r.hits:.0f} of {r.test_incidents}",
-                 f"{r.hit_rate:.0%} [{r.hit_rate_low:.0%}-{r.hit_rate_high:.0%}]",
-                 f"{r.pai:.2f} [{r.pai_low:.2f}-{r.pai_high:.2f}]"] for r in sets.itertuples()]
+        rows = []
+        for r in sets.itertuples():
+            method = str(r.method)
+            name = method + (f"\n({self.set_labels[method]})" if method in self.set_labels else "")
+            expected = float(r.length_share) * float(r.test_incidents)  # type: ignore[arg-type]
+            if expected < settings.backtest_min_expected:
+                name += (f"\ntoo small to judge: at random it would hold {expected:.1f} test incidents")
+            rows.append([name, f"{r.length_share:.1%}", f"{r.hits:.0f} of {r.test_incidents}",
+                         f"{r.hit_rate:.0%} [{r.hit_rate_low:.0%}-{r.hit_rate_high:.0%}]",
+                         f"{r.pai:.2f} [{r.pai_low:.2f}-{r.pai_high:.2f}]"])
+        return header, rows
+
+    def display_rolling(self, coverages: Sequence[float] = (0.01, 0.05, 0.20)) -> tuple[list[str], list[list[str]]]:
+        """Return the rolling splits as a text table: one row per split and method, then the pooled rows."""
+        header = ["split (test month)", "method", *(f"{c:.0%} of streets" for c in coverages)]
+        rows = []
+        for (split, method), group in self.rolling.groupby(["split", "method"], sort=False):
+            cells = [str(split), str(method)]
+            for level in coverages:
+                r = group[np.isclose(group["coverage"], level)].iloc[0]
+                cells.append(f"{r.hit_rate:.0%} [{r.hit_rate_low:.0%}-{r.hit_rate_high:.0%}] PAI {r.pai:.1f}")
+            rows.append(cells)
         return header, rows
 
 
@@ -374,7 +452,7 @@ def backtest(
     windows: Sequence[str] | None = None, weekdays: Sequence[int] | None = None,
     coverages: Sequence[float] | None = None, draws: int | None = None, seeds: int | None = None,
     cell_m: float | None = None, seed: int | None = None, extra_sets: Mapping[str, SetMaker] | None = None,
-    use_cache: bool = True, cache_dir: str | Path | None = None,
+    use_cache: bool = True, cache_dir: str | Path | None = None, select: bool = True, rolls: int | None = None,
 ) -> Backtest:
     """Backtest the plan of an area: fit before the split, measure after it.
 
@@ -407,6 +485,14 @@ def backtest(
         a set and as a curve (riskiest first). Default :func:`coverage_sets`: officer
         coverage with the default parameters where :mod:`passages.coverage` is installed;
         ``{}`` measures none.
+    select
+        Choose the plan's risk model by rolling-origin cross-validation on the training
+        incidents (:func:`passages.risk_models.select_model`); ``False`` keeps the model of
+        ``params`` (``own_share``, ``bandwidth_m``, ``half_life_days``) and
+        :data:`passages.settings.risk_severity`.
+    rolls
+        Rolling splits measured besides the one asked for (default
+        :data:`passages.settings.backtest_rolls`; 0 for none).
 
     Raises
     ------
@@ -443,8 +529,21 @@ def backtest(
     points, report = load_dated_incidents(paths, area=area, windows=options["windows"],
                                           weekdays=options["weekdays"], categories=params.categories)
     parts = split_incidents(points, when)
-    train = training_weights(parts.train, parts.at, half_life_days=params.half_life_days,
-                             lookback_days=params.lookback_days)
+    network_path = Path(network) if network is not None else (
+        area.source_paths("network", data)[0] if area.offline else None)
+    graph = load_network(area, network_path, offline=offline, use_cache=use_cache, cache_dir=cache_dir)
+    index = StreetIndex(graph)
+    fallback = RiskModel(params.own_share, params.bandwidth_m, params.half_life_days, settings.risk_severity)
+    selection = select_model(index, parts.train, parts.at, fallback=fallback, snap_m=params.snap_m,
+                             seed=options["seed"]) if select else None
+    model = selection.model if selection is not None else fallback
+    train = parts.train.copy()
+    train["weight"] = model_weights(train, parts.at, half_life_days=model.half_life_days, severity=model.severity)
+    if params.lookback_days is not None:
+        age_days = ((parts.at - pd.DatetimeIndex(train["occurred"])) / pd.Timedelta(days=1)).to_numpy(dtype=float)
+        train = train[age_days <= params.lookback_days].reset_index(drop=True)
+    params = params.replace(own_share=model.own_share, bandwidth_m=model.bandwidth_m,
+                            **({} if math.isinf(model.half_life_days) else {"half_life_days": model.half_life_days}))
     # the plan's own report counts the test incidents as held out, so that it adds up
     held_out = len(parts.test) + len(parts.train) - len(train)
     train_report = IncidentReport(
@@ -454,13 +553,17 @@ def backtest(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         plan = fit_plan(area, train, params=params, data_dir=data, offline=offline, network=network,
-                        place_sources=place_sources, report=train_report, use_cache=use_cache, cache_dir=cache_dir)
+                        place_sources=place_sources, report=train_report, use_cache=use_cache, cache_dir=cache_dir,
+                        graph=graph, model=model)
     notes = [
         _filter_note(params.categories, options["windows"], options["weekdays"]),
-        f"training weights: severity x recency (half-life {params.half_life_days:g} days counted back "
-        f"from the split); test incidents count once each",
+        f"plan risk model: {model.name} ("
+        + (f"chosen by rolling-origin cross-validation on the training incidents only, {len(selection.folds)} "
+           f"monthly folds from {selection.folds['origin'].iloc[0]}" if selection is not None and
+           selection.chosen_by_cv else (selection.note if selection is not None else "the plan parameters' own"))
+        + "); recency counted back from the split; test incidents count once each",
         f"random: mean of {options['random_seeds']} seeded orders; grid KDE: {options['grid_cell_m']:g} m cells, "
-        f"quartic kernel of {params.bandwidth_m:g} m; intervals: {options['bootstrap_draws']} bootstrap draws",
+        f"quartic kernel of {settings.grid_bandwidth_m:g} m; intervals: {options['bootstrap_draws']} bootstrap draws",
     ]
     index, risk = plan.index, plan.risk.risk_per_100m
     passage = plan.route_set.segment_demand > 0
@@ -469,6 +572,7 @@ def backtest(
         extra_sets = coverage_sets()
         if not extra_sets:
             notes.append("officer coverage (passages.coverage) is not available: covered segments are not measured")
+    set_labels = {name: str(maker.label) for name, maker in extra_sets.items() if hasattr(maker, "label")}
     for name, maker in extra_sets.items():
         sets[name] = np.asarray(maker(plan), dtype=bool)
     tie_seed = options["seed"]
@@ -477,7 +581,7 @@ def backtest(
                     for name, mask in sets.items() if name != HOT_SET and mask.any()})
     baselines = {
         GRID_KDE: rank_segments(grid_kde_scores(index, train, cell_m=options["grid_cell_m"],
-                                                bandwidth_m=params.bandwidth_m), seed=tie_seed),
+                                                bandwidth_m=settings.grid_bandwidth_m), seed=tie_seed),
         COUNTS: rank_segments(count_scores(index, train, snap_m=params.snap_m), seed=tie_seed),
     }
     common = {"snap_m": params.snap_m, "draws": options["bootstrap_draws"], "seed": options["seed"]}
@@ -490,13 +594,29 @@ def backtest(
     ], ignore_index=True)
     _, too_far = snap_counts(index, parts.test, snap_m=params.snap_m)
     on_street = len(parts.test) - too_far
-    if on_street < settings.backtest_min_test:
-        notes.append(f"only {on_street} test incidents lie on a street: the intervals are wide; "
-                     "read the hit rates as rough")
+    flags = data_flags(points, parts.at, test_on_street=on_street)
     if not passage.any():
         notes.append("no Safe Passage was planned (no school in reach): passages are not measured")
+    else:
+        passage_pai = table[(table["kind"] == "set") & (table["method"] == PASSAGE_SET)]["pai"]
+        hot_pai = table[(table["kind"] == "set") & (table["method"] == HOT_SET)]["pai"]
+        if len(passage_pai) and len(hot_pai) and float(passage_pai.iloc[0]) < float(hot_pai.iloc[0]):
+            notes.append("Safe Passages are chosen to AVOID risk: the safer path trades a little length for "
+                         "fewer incidents met, so a low PAI on the passages is the plan working as meant, not a "
+                         "failure; officers are placed by the covered segments and the hot segments")
     notes += list(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, UserWarning)))
-    return Backtest(area, params, parts, plan, table, too_far, options, list(report.sources), notes)
+    origins = rolling_origins(points, parts.at, settings.backtest_rolls if rolls is None else rolls)
+    rolling, rolling_splits = rolling_backtest(
+        index, points, origins, snap_m=params.snap_m, fallback=fallback, draws=options["bootstrap_draws"],
+        seeds=options["random_seeds"], cell_m=options["grid_cell_m"], seed=options["seed"], select=select)
+    if rolling_splits and min(s["test_incidents"] for s in rolling_splits) < settings.backtest_min_test:
+        flags.append(f"each rolling split tests one month ({min(s['test_incidents'] for s in rolling_splits)}-"
+                     f"{max(s['test_incidents'] for s in rolling_splits)} incidents): read them together, in the "
+                     "pooled rows")
+    options["rolls"] = len(rolling_splits)
+    return Backtest(area, params, parts, plan, table, too_far, options, list(report.sources), notes,
+                    selection=selection, rolling=rolling, rolling_splits=rolling_splits, flags=flags,
+                    set_labels=set_labels)
 
 
 def backtest_row(result: Backtest) -> dict[str, Any]:

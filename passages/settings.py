@@ -156,6 +156,10 @@ cv_min_test: int = 5
 #: Backtests: kernel bandwidth of the grid kernel-density baseline (metres).
 grid_bandwidth_m: float = 250.0
 
+#: Backtests: a fixed set that would hold fewer test incidents than this at random (its
+#: share of street length x the test incidents) is reported as too small to judge.
+backtest_min_expected: float = 5.0
+
 #: Backtests: bootstrap draws of the test incidents behind each interval.
 bootstrap_draws: int = 1000
 
