@@ -443,6 +443,7 @@ def plan_map(
     self_contained: bool = True,
     posts: GeoDataFrame | None = None,
     loops: GeoDataFrame | None = None,
+    community: bool = False,
 ) -> folium.Map:
     """Return the folium map of one area's plan.
 
@@ -482,6 +483,9 @@ def plan_map(
     loops
         Footbeat loops, LineStrings in EPSG:4326, with ``officer`` (int, 1-based), ``label``,
         ``length_m`` (metres) and ``minutes``; each officer has one colour.
+    community
+        The public map: the Safe Passages and places only; no street risk, no hot
+        segments, no posts or loops (``segments``, ``posts`` and ``loops`` are not drawn).
 
     Raises
     ------
@@ -515,12 +519,12 @@ def plan_map(
     _add_base_tiles(fmap, tiles)
 
     _add_outline(fmap, area)
-    risk_rows = _add_streets(fmap, segments, risk)
+    risk_rows = [] if community else _add_streets(fmap, segments, risk)
     passage_rows = _add_passages(fmap, passages, demand)
     # Above the passages, so a hot stretch of a passage shows as a dark core.
-    n_hot = _add_hot(fmap, segments, risk)
+    n_hot = 0 if community else _add_hot(fmap, segments, risk)
     place_rows = _add_places(fmap, places)
-    officer_rows = _add_officers(fmap, posts, loops)
+    officer_rows = [] if community else _add_officers(fmap, posts, loops)
 
     if n_hot:
         risk_rows.append(swatch_row(HOT_COLOR, HOT_WEIGHT, "Hot segment (highest risk)"))
@@ -530,6 +534,8 @@ def plan_map(
         ("Places", place_rows),
         ("Officers", officer_rows),
     ]
+    if community:
+        sections = [(heading, rows) for heading, rows in sections if rows]
     Legend(html.escape(title), sections).add_to(fmap)
     Attribution([OSM_ATTRIBUTION, *(html.escape(str(c)) for c in credits)]).add_to(fmap)
     Locate().add_to(fmap)

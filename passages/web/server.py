@@ -1,4 +1,10 @@
-"""Starting the service: the store migrated, the first admin made, the web server run."""
+"""Starting the service: the store migrated, the first admin made, the job workers started, the web server run.
+
+At every start the job queue recovers what a dead server left (:func:`passages.web.jobs.recover`):
+runs still ``running`` are marked failed with the reason and their partial outputs removed;
+``queued`` runs are run. In demo mode (:mod:`passages.web.demo`) the demo accounts are made
+and the sample areas planned and published.
+"""
 
 from __future__ import annotations
 
@@ -10,25 +16,55 @@ from passages.web.config import ServiceConfig
 
 
 def serve(*, host: str = "127.0.0.1", port: int = 8000, database: str = "sqlite:///data/passages.db",
-          data_dir: Path | None = None, demo: bool = False, workers: int | None = None) -> None:
+          data_dir: Path | None = None, demo: bool = False, workers: int | None = None,
+          artefact_dir: Path | None = None) -> None:
     """Run the planning service until it is stopped (Ctrl-C or SIGTERM).
 
     At the first start the store is created and an account ``admin`` is made, with a
-    one-time password printed once.
+    one-time password printed once. Plans run in ``workers`` worker processes; they stop
+    with the server (a run cut short is marked failed, and can be run again).
     """
     import uvicorn
 
+    from passages.web import demo as demo_mode
     from passages.web.app import create_app
     from passages.web.commands import ensure_first_admin
+    from passages.web.jobs import JobQueue
     from passages.web.store import Store
 
     config = ServiceConfig(database_url=database, data_dir=data_dir or settings.shared_data_dir(), demo=demo)
     if workers:
         config = dataclasses.replace(config, workers=workers)
+    if artefact_dir is not None:
+        config = dataclasses.replace(config, artefact_dir=artefact_dir)
     store = Store(config.database_url)
     store.migrate()
     password = ensure_first_admin(store)
     if password is not None:
         print(f"first start: account 'admin', one-time password {password} (shown once; change it at first login)")
-    print(f"passages service on http://{host}:{port}/  (store: {store.safe_url})", flush=True)
-    uvicorn.run(create_app(config, store), host=host, port=port, log_level="warning")
+    queue = JobQueue(config)
+    found = queue.start(store)
+    if found["failed"]:
+        print("runs stopped by the last shutdown, marked failed (run them again from their page): "
+              + ", ".join(map(str, found["failed"])))
+    if found["queued"]:
+        print("runs still queued, run now: " + ", ".join(map(str, found["queued"])))
+    url = f"http://{host}:{port}/"
+    if demo:
+        accounts = demo_mode.prepare_accounts(store)
+        print("DEMO MODE: sample data and demo accounts; do not use for real operations.")
+        print("demo accounts (one-time passwords, shown once; each user chooses a new one at first login):")
+        for name, role, secret in accounts:
+            print(f"  {name:<14} {role:<8} {secret}")
+        runs = demo_mode.queue_sample_plans(store, config)
+        if runs:
+            print("demo: planning " + ", ".join(f"{area} (run {rid})" for area, rid in runs.items())
+                  + " with posts-2-morning and posts-4-morning; each is published as soon as it is done")
+            demo_mode.publish_when_done(store, config, runs, say=lambda line: print(line, flush=True))
+        print(f"log in at {url}login  ·  community map (no login): {url}community")
+    print(f"passages service on {url}  (store: {store.safe_url}; {queue.workers} worker processes)", flush=True)
+    try:
+        uvicorn.run(create_app(config, store, jobs=queue), host=host, port=port, log_level="warning")
+    finally:
+        queue.stop()
+        store.dispose()
