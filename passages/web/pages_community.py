@@ -1,0 +1,186 @@
+"""The community page (no login): each area's published Safe Passages, in English and Spanish.
+
+Shown: the community map (``community.html`` of the version in force: passages and places
+only), the streets of the passages and the places they lead to, and a printable page.
+Never shown: posts, loops, hot segments, risk. A community map that carries any of those
+(:func:`passages.web.publish.community_map_problems`) is not served.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+from passages._names import clean_name
+from passages.web._serving import area_slug, config_of, file_response, not_found, store_of
+from passages.web.app import MAP_CSP
+from passages.web.models import Publication, Run
+from passages.web.publish import (
+    area_name,
+    community_map_problems,
+    latest_publication,
+    published_areas,
+    run_file,
+)
+from passages.web.routing import ANYONE, route
+from passages.web.templating import render
+
+__all__ = ["STRINGS", "router"]
+
+router = APIRouter()
+
+#: The page's own words, in each language offered (``?lang=es``).
+STRINGS: dict[str, dict[str, str]] = {
+    "en": {
+        "title": "Safe Passages", "areas": "Areas with Safe Passages",
+        "none": "No Safe Passages are published yet.",
+        "intro": "Safe Passages are the walking routes to school, the park and the bus that the community "
+                 "and the Community Safety Partnership watch over. Walk them when you can.",
+        "updated": "Updated", "version": "version", "map": "Map of the Safe Passages",
+        "streets": "Streets of the Safe Passages", "places": "Places they lead to", "print": "Printable page",
+        "back": "All areas", "other": "Español", "km": "km", "no_map": "The map is not available right now.",
+        "school": "Schools", "park": "Parks", "library": "Libraries", "transit": "Transit stops",
+        "site": "Community sites", "more": "and {n} more",
+    },
+    "es": {
+        "title": "Pasajes Seguros", "areas": "Zonas con Pasajes Seguros",
+        "none": "Todavía no hay Pasajes Seguros publicados.",
+        "intro": "Los Pasajes Seguros son las rutas a pie a la escuela, al parque y al autobús que la comunidad "
+                 "y la Asociación de Seguridad Comunitaria vigilan. Úselas cuando pueda.",
+        "updated": "Actualizado", "version": "versión", "map": "Mapa de los Pasajes Seguros",
+        "streets": "Calles de los Pasajes Seguros", "places": "Lugares a los que llevan",
+        "print": "Página para imprimir", "back": "Todas las zonas", "other": "English", "km": "km",
+        "no_map": "El mapa no está disponible en este momento.",
+        "school": "Escuelas", "park": "Parques", "library": "Bibliotecas", "transit": "Paradas de transporte",
+        "site": "Sitios comunitarios", "more": "y {n} más",
+    },
+}
+
+#: Kinds of places listed, in order (the same kinds as the maps).
+PLACE_KINDS = ("site", "school", "park", "library", "transit")
+
+#: At most this many places of one kind are listed.
+MAX_PLACES = 12
+
+
+def _lang(lang: str | None) -> str:
+    return "es" if lang == "es" else "en"
+
+
+def _layer(request: Request, run: Run, scenario: str, layer: str) -> list[dict[str, Any]]:
+    path = run_file(config_of(request), run, f"scenarios/{scenario}/officers/plan-{layer}.geojson")
+    if path is None:
+        return []
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return [f.get("properties") or {} for f in (value.get("features") or []) if isinstance(f, dict)]
+
+
+def _public(request: Request, run: Run, publication: Publication) -> dict[str, Any]:
+    """What the public may know of a published version: streets (km) and places by kind."""
+    km: dict[str, float] = defaultdict(float)
+    for props in _layer(request, run, publication.scenario, "passages"):
+        name = clean_name(props.get("name")) or ""
+        length = props.get("length_m")
+        if name and isinstance(length, int | float):
+            km[name[:120]] += float(length) / 1000
+    places: dict[str, list[str]] = defaultdict(list)
+    for props in _layer(request, run, publication.scenario, "places"):
+        kind, name = str(props.get("kind")), clean_name(props.get("name"))[:120]
+        if kind in PLACE_KINDS and name and props.get("usable", True) and name not in places[kind]:
+            places[kind].append(name)
+    streets = [{"name": name, "km": round(value, 2)} for name, value in sorted(km.items(), key=lambda kv: -kv[1])]
+    return {"streets": streets,
+            "places": {kind: sorted(places[kind]) for kind in PLACE_KINDS if places.get(kind)}}
+
+
+def _areas(request: Request) -> list[dict[str, Any]]:
+    config = config_of(request)
+    with store_of(request).session() as session:
+        return [{"area": p.area_slug, "area_name": area_name(config, session, p),
+                 "updated": p.published_at.date().isoformat(), "url": f"/community/{p.area_slug}"}
+                for p in published_areas(session)]
+
+
+def _community(request: Request, area: str) -> dict[str, Any] | None:
+    slug = area_slug(area)
+    if slug is None:
+        return None
+    config = config_of(request)
+    with store_of(request).session() as session:
+        publication = latest_publication(session, slug)
+        run = session.get(Run, publication.run_id) if publication is not None else None
+        if publication is None or run is None or run.state != "done":
+            return None
+        name = area_name(config, session, publication)
+    path = _map_path(request, run, publication)
+    return {"area": slug, "area_name": name, "version": publication.version,
+            "updated": publication.published_at.date().isoformat(),
+            "map": f"/community/{slug}/map" if path is not None else None, **_public(request, run, publication)}
+
+
+def _map_path(request: Request, run: Run, publication: Publication) -> Any:
+    path = run_file(config_of(request), run, f"scenarios/{publication.scenario}/community.html")
+    if path is None or path.stat().st_size > 20_000_000:
+        return None
+    if community_map_problems(path.read_text(encoding="utf-8", errors="replace")):
+        return None  # never serve a map that shows officers or risk, whoever made it
+    return path
+
+
+@route(router, "GET", "/community", roles=[ANYONE], name="community_home")
+def community_home(request: Request, lang: str | None = None) -> Response:
+    """The areas with published Safe Passages."""
+    words = STRINGS[_lang(lang)]
+    return render(request, "community.html", {"areas": _areas(request), "t": words, "lang": _lang(lang)})
+
+
+@route(router, "GET", "/api/community", roles=[ANYONE], name="api_community_home", response_class=JSONResponse)
+def api_community_home(request: Request) -> dict[str, Any]:
+    """JSON of :func:`community_home`."""
+    return {"areas": _areas(request)}
+
+
+@route(router, "GET", "/community/{area}", roles=[ANYONE], name="community_area")
+def community_area(request: Request, area: str, lang: str | None = None) -> Response:
+    """An area's Safe Passages: the map, the streets, the places (``?lang=es`` in Spanish)."""
+    data = _community(request, area)
+    if data is None:
+        return not_found(request)
+    return render(request, "community_area.html", {"data": data, "t": STRINGS[_lang(lang)], "lang": _lang(lang),
+                                                   "printable": False, "max_places": MAX_PLACES})
+
+
+@route(router, "GET", "/community/{area}/print", roles=[ANYONE], name="community_print")
+def community_print(request: Request, area: str, lang: str | None = None) -> Response:
+    """The printable page of an area's Safe Passages (a flyer: streets and places, no controls)."""
+    data = _community(request, area)
+    if data is None:
+        return not_found(request)
+    return render(request, "community_area.html", {"data": data, "t": STRINGS[_lang(lang)], "lang": _lang(lang),
+                                                   "printable": True, "max_places": MAX_PLACES})
+
+
+@route(router, "GET", "/api/community/{area}", roles=[ANYONE], name="api_community_area",
+       response_class=JSONResponse)
+def api_community_area(request: Request, area: str) -> Response:
+    """JSON of :func:`community_area`."""
+    data = _community(request, area)
+    return not_found(request) if data is None else JSONResponse(data)
+
+
+@route(router, "GET", "/community/{area}/map", roles=[ANYONE], name="community_map", response_class=Response)
+def community_map(request: Request, area: str) -> Response:
+    """The community map of the version in force (self-contained HTML: passages and places only)."""
+    slug = area_slug(area)
+    with store_of(request).session() as session:
+        publication = latest_publication(session, slug) if slug else None
+        run = session.get(Run, publication.run_id) if publication is not None else None
+    path = _map_path(request, run, publication) if run is not None and publication is not None else None
+    return not_found(request) if path is None else file_response(path, name="community.html", csp=MAP_CSP)
