@@ -12,17 +12,16 @@ community page have something at once. Nothing here runs outside demo mode.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from passages.web import audit, auth, jobs
+from passages.web import auth, jobs
 from passages.web.config import ServiceConfig
-from passages.web.models import Publication, Run, User, utcnow
+from passages.web.models import Publication, Run, User
 from passages.web.store import Store
 
 __all__ = ["DEMO_AREAS", "DEMO_USERS", "prepare_accounts", "publish", "publish_when_done", "queue_sample_plans"]
@@ -101,23 +100,18 @@ def queue_sample_plans(store: Store, config: ServiceConfig) -> dict[str, int]:
 def publish(store: Store, config: ServiceConfig, run_id: int, *, by: str = DEMO_BY) -> int | None:
     """Publish a finished run's first scenario as the next version of its area; return the version.
 
-    Returns ``None`` (and publishes nothing) if the run is not done.
+    Through :func:`passages.web.publish.publish` (audit ``publish``, metrics from the
+    scenario's ``metrics.json``). Returns ``None`` (and publishes nothing) if the run is not done.
     """
+    from passages.web.publish import publish as publish_run
+
     with store.session() as session:
         run = session.get(Run, run_id)
         if run is None or run.state != "done" or not run.summary:
             return None
         scenario = next(iter(run.summary))
-        metrics_file = jobs.run_folder(config.artefact_dir, run_id) / "scenarios" / scenario / "metrics.json"
-        metrics = json.loads(metrics_file.read_text(encoding="utf-8"))
-        version = (session.scalar(select(func.max(Publication.version))
-                                  .where(Publication.area_slug == run.area_slug)) or 0) + 1
-        session.add(Publication(area_slug=run.area_slug, version=version, run_id=run.id, scenario=scenario,
-                                metrics=metrics, published_by=by, published_at=utcnow(),
-                                note="published by the demo at start"))
-        audit.record(session, "publish", username=by, target=f"{run.area_slug} v{version}",
-                     detail=f"run {run.id}, scenario {scenario}")
-    return version
+        publication = publish_run(session, config, run_id, scenario, by=by, note="published by the demo at start")
+        return publication.version
 
 
 def publish_when_done(store: Store, config: ServiceConfig, runs: dict[str, int], *,
