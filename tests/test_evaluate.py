@@ -302,7 +302,8 @@ def test_backtest_prints_the_table_and_writes_the_curve(shared_data: Path, in_tm
     n_test = int(table["test_incidents"].iloc[0])
     assert f"{n_test:,} test incidents on a street" in result.stdout
     for words in ("1% of streets", "20% of streets", "plan risk", "random", "grid KDE", "last period counts",
-                  "hot segments", "Safe Passage network", "the whole day, every day"):
+                  "hot segments", "Safe Passage network", "the whole day, every day", "Rolling splits",
+                  "pooled", "plan risk model:", "At 5% of streets the plan's risk finds"):
         assert words in result.stdout, words
     top = row(table, PLAN_RISK, 0.2)
     assert f"{top.hit_rate:.0%} [{top.hit_rate_low:.0%}-{top.hit_rate_high:.0%}]" in result.stdout
@@ -379,3 +380,97 @@ def test_the_training_plan_accounts_for_every_incident_row(downtown_run: Backtes
     assert report.rows_read == report.used + sum(report.dropped.values())
     held_out = [count for reason, count in report.dropped.items() if reason.startswith("held out")]
     assert held_out == [len(downtown_run.split.test)]
+
+
+# --------------------------------------------------------------------------- models, rolling splits, words
+
+
+def test_cross_validation_picks_own_segment_counts_when_incidents_recur_on_their_block(line: StreetIndex) -> None:
+    """Every month brings incidents back to blocks 2 and 7 exactly: keeping the weight on the
+    block finds them on 20 % of the street, while a wide kernel spreads it to the neighbours."""
+    from passages.risk_models import FAMILY, select_model
+
+    months = pd.date_range("2020-01-01", periods=8, freq="MS")
+    frames = []
+    for month in months:
+        frame = points_on([2, 2, 2, 7, 7])
+        frame["occurred"] = month + pd.Timedelta(days=3)
+        frame["category"] = "property"
+        frames.append(frame)
+    points = pd.concat(frames, ignore_index=True)
+    choice = select_model(line, points, pd.Timestamp("2020-08-01"), folds=3, snap_m=60.0)
+    assert choice.chosen_by_cv and len(choice.folds) == 3
+    assert choice.model.own_share >= 0.9 or choice.model.bandwidth_m <= 30
+    assert set(choice.scores["model"]) == {m.name for m in FAMILY}
+    # the folds never test at or after the instant the model is fitted at
+    assert (pd.to_datetime(choice.folds["origin"]) < pd.Timestamp("2020-07-02")).all()
+
+
+def test_too_few_incidents_for_cross_validation_fall_back_to_the_given_model(line: StreetIndex) -> None:
+    from passages.risk_models import RiskModel, select_model
+
+    few = dated([0, 40, 80])
+    fallback = RiskModel(0.5, 100.0, 365.0, True)
+    choice = select_model(line, few, pd.Timestamp("2020-04-01"), fallback=fallback, snap_m=60.0)
+    assert choice.model == fallback and not choice.chosen_by_cv and "too few" in choice.note
+
+
+def test_data_flags_name_empty_months_a_long_test_period_and_few_test_incidents() -> None:
+    from passages.rolling import data_flags
+
+    points = dated([0, 20, 40, 400, 700])  # Jan-Feb 2020, then Feb and Dec 2021
+    flags = " | ".join(data_flags(points, pd.Timestamp("2020-03-01"), test_on_street=2))
+    assert "months with no incident" in flags and "2020-03 to 2021-01" in flags
+    assert "much longer than the training period" in flags
+    assert "only 2 test incidents" in flags
+
+
+def test_the_closing_sentence_names_the_best_baseline_and_its_interval() -> None:
+    from passages.rolling import verdict
+
+    def r(method: str, hit: float, low: float, high: float) -> dict[str, object]:
+        return {"method": method, "kind": "curve", "coverage": 0.05, "hit_rate": hit, "hit_rate_low": low,
+                "hit_rate_high": high}
+
+    table = pd.DataFrame([r(PLAN_RISK, 0.41, 0.35, 0.47), r(COUNTS, 0.38, 0.32, 0.44), r(GRID_KDE, 0.2, 0.1, 0.3),
+                          r(RANDOM, 0.05, 0.0, 0.1)])
+    assert verdict(table, period="next period's") == (
+        "At 5% of streets the plan's risk finds 41% of next period's incidents [35-47]; the best baseline, "
+        "last period's counts, finds 38% [32-44].")
+    table.loc[0, "hit_rate"] = 0.30
+    assert verdict(table).endswith("below the baseline's interval here.")
+
+
+def test_the_backtest_reports_rolling_splits_the_model_and_words_for_the_reader(downtown_run: Backtest) -> None:
+    rolling = downtown_run.rolling
+    assert len(downtown_run.rolling_splits) >= 3
+    assert {"pooled"} < set(rolling["split"])
+    for split in downtown_run.rolling_splits:
+        rows = rolling[rolling["split"] == split["split"]]
+        assert set(rows["method"]) == {PLAN_RISK, COUNTS, GRID_KDE, RANDOM}
+        assert np.allclose(sorted(set(rows["coverage"])), [0.01, 0.02, 0.05, 0.10, 0.20])
+        assert split["split"] >= SPLIT  # rolling origins start at the split asked for
+    pooled = rolling[(rolling["split"] == "pooled") & (rolling["method"] == PLAN_RISK)]
+    assert set(pooled["test_incidents"]) == {sum(s["test_incidents"] for s in downtown_run.rolling_splits)}
+    summary = downtown_run.summary()
+    assert summary["risk_model_chosen_by_cv"] and summary["risk_model"]["name"]
+    assert downtown_run.params.own_share == downtown_run.selection.model.own_share
+    assert downtown_run.verdict().startswith("At 5% of streets the plan's risk finds")
+    # the plan's risk now finds at least what last period's counts find at 1 %, or within their interval
+    plan, counts = row(downtown_run.table, PLAN_RISK, 0.01), row(downtown_run.table, COUNTS, 0.01)
+    assert plan.pai >= counts.pai_low
+
+
+def test_small_sets_say_they_are_too_small_to_judge_and_name_their_scenario(downtown_run: Backtest) -> None:
+    import dataclasses
+
+    table = downtown_run.table.copy()
+    tiny = table[table["method"] == HOT_SET].copy()
+    tiny["method"], tiny["length_share"] = COVERED_SET, 0.001
+    result = dataclasses.replace(downtown_run, table=pd.concat([table, tiny], ignore_index=True),
+                                 set_labels={COVERED_SET: "scenario morning: 2 officers, posts"})
+    _, rows = result.display_sets()
+    covered = next(r for r in rows if r[0].startswith(COVERED_SET))
+    assert "scenario morning: 2 officers, posts" in covered[0] and "too small to judge" in covered[0]
+    hot = next(r for r in rows if r[0].startswith(HOT_SET))
+    assert "too small" not in hot[0]
