@@ -99,10 +99,15 @@ def add_run(service: Service, area: str, folder: Path, *, state: str = "done") -
     from passages.web.models import Run, utcnow
     from passages.web.publish import run_dir
 
+    summary = {}
+    for scenario in SCENARIOS if state == "done" else ():
+        plan = json.loads((folder / "scenarios" / scenario / "plan-summary.json").read_text(encoding="utf-8"))
+        summary[scenario] = {"passage_km": plan.get("passage_km"), "routes": plan["routes"]["routed"],
+                             "metrics": json.loads((folder / "scenarios" / scenario / "metrics.json").read_text())}
     with service.store.session() as session:
         run = Run(area_slug=area, kind="compare", parameters={}, input_hashes={}, state=state, step=state,
                   created_by="planner1", created_at=utcnow(), outputs=outputs_of(folder) if state == "done" else [],
-                  summary={})
+                  summary=summary)
         session.add(run)
         session.flush()
         run_id = run.id
