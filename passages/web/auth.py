@@ -39,6 +39,9 @@ _hasher = PasswordHasher()
 #: Shortest password accepted when a user chooses one (characters).
 MIN_PASSWORD_CHARS = 12
 
+#: A session's last use is written at most this often (seconds); the idle clock is this coarse.
+LAST_SEEN_EVERY_S = 60
+
 _USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
@@ -230,7 +233,8 @@ def find_session(session: Session, token: str | None, *, config: ServiceConfig) 
     if user.disabled or now - _as_utc(found.last_seen) > timedelta(minutes=config.session_idle_minutes):
         session.delete(found)
         return None
-    found.last_seen = now
+    if now - _as_utc(found.last_seen) >= timedelta(seconds=LAST_SEEN_EVERY_S):
+        found.last_seen = now  # written at most once a minute: a page view is not a database write
     return Login(user_id=user.id, username=user.username, role=user.role, areas=tuple(user.area_slugs),
                  csrf_token=found.csrf_token, session_id=found.id,
                  needs_second_factor=not found.second_factor_done)

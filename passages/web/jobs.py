@@ -34,7 +34,6 @@ import hashlib
 import json
 import math
 import multiprocessing
-import multiprocessing.synchronize
 import os
 import secrets
 import shutil
@@ -558,22 +557,30 @@ def _die_with_parent() -> None:
 
 
 def _worker_main(database_url: str, artefact_dir: str, data_dir: str, cache_dir: str | None,
-                 slot: Synchronized[int], stop: multiprocessing.synchronize.Event) -> None:
-    """Body of one worker process: claim queued runs and run them until ``stop`` is set."""
+                 slot: Synchronized[int], stop: Synchronized[int]) -> None:
+    """Body of one worker process: claim queued runs and run them until ``stop`` is set to 1.
+
+    The worker runs at a lower CPU priority (nice 10) than the web process, so pages stay
+    quick while plans run on every core. ``stop`` is a shared flag polled between runs, not
+    a multiprocessing Event: an Event's ``set`` waits for every process sleeping on it to
+    wake, so one worker killed while it slept would hang the server's shutdown for ever.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server decides when its workers stop
     _die_with_parent()
+    with contextlib.suppress(OSError):
+        os.nice(10)
     if cache_dir is not None:
         from passages import settings
 
         settings.processed_dir = Path(cache_dir)
     store = Store(database_url)
     try:
-        while not stop.is_set():
+        while not stop.value:
             slot.value = -1  # claiming: the supervisor leaves a claim alone
             run_id = claim_next(store)
             if run_id is None:
                 slot.value = 0
-                stop.wait(POLL_SECONDS)
+                time.sleep(POLL_SECONDS)
                 continue
             slot.value = run_id
             execute_run(store, run_id, artefact_dir=Path(artefact_dir), data_dir=Path(data_dir))
@@ -599,7 +606,7 @@ class JobQueue:
         self.artefact_dir = Path(config.artefact_dir).resolve()
         self.cache_dir = Path(cache_dir).resolve() if cache_dir is not None else None
         self._context = multiprocessing.get_context("spawn")
-        self._stop = self._context.Event()
+        self._stop: Synchronized[int] = self._context.Value("b", 0)
         self._slots: list[Synchronized[int]] = []
         self._processes: list[Any] = []
         self._supervisor: threading.Thread | None = None
@@ -658,7 +665,7 @@ class JobQueue:
         A run ended so is marked failed (:data:`RECOVERY_REASON`), its outputs removed.
         """
         self._stopping.set()
-        self._stop.set()
+        self._stop.value = 1
         deadline = time.monotonic() + timeout
         for process in self._processes:
             process.join(max(0.0, deadline - time.monotonic()))

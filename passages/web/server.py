@@ -9,6 +9,7 @@ and the sample areas planned and published.
 from __future__ import annotations
 
 import dataclasses
+import signal
 from pathlib import Path
 
 from passages import settings
@@ -66,5 +67,11 @@ def serve(*, host: str = "127.0.0.1", port: int = 8000, database: str = "sqlite:
     try:
         uvicorn.run(create_app(config, store, jobs=queue), host=host, port=port, log_level="warning")
     finally:
-        queue.stop()
-        store.dispose()
+        # a second Ctrl-C or SIGTERM must not cut the shutdown half-way
+        previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            queue.stop()
+            store.dispose()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
