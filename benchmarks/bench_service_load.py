@@ -123,16 +123,26 @@ async def timed(client: httpx.AsyncClient, tally: Tally, kind: str, method: str,
     except httpx.HTTPError as exc:
         tally.add(kind, time.perf_counter() - started, False, f"{type(exc).__name__} on {url}")
         return None
-    ok = answer.status_code < 400
+    ok = answer.status_code < 400  # 304 (the browser's copy is current) is a success
     tally.add(kind, time.perf_counter() - started, ok, f"{answer.status_code} on {url}")
     return answer
 
 
 async def officer(client: httpx.AsyncClient, area: str, tally: Tally, until: float, rng: random.Random) -> None:
+    """One officer's phone: the pack page, then its map, as a browser asks for them.
+
+    Like a browser, it keeps the map it was sent and asks for it again with its ETag
+    (``If-None-Match``): the server still checks the login and audits the opening, and
+    answers ``304 Not Modified`` while the published version is the same.
+    """
     await asyncio.sleep(rng.uniform(0, 2))
+    etag = ""
     while time.monotonic() < until:
         await timed(client, tally, "pack page", "GET", f"/officer/{area}")
-        await timed(client, tally, "map file", "GET", f"/officer/{area}/files/officers.html")
+        answer = await timed(client, tally, "map file", "GET", f"/officer/{area}/files/officers.html",
+                             headers={"If-None-Match": etag} if etag else {})
+        if answer is not None and answer.status_code == 200:
+            etag = answer.headers.get("etag", "")
         await asyncio.sleep(rng.uniform(1.0, 3.0))
 
 

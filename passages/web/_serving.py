@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +59,8 @@ def area_slug(text: str) -> str | None:
         return None
 
 
-def file_response(path: Path, *, name: str, download: bool = False, csp: str | None = None) -> Response:
+def file_response(path: Path, *, name: str, download: bool = False, csp: str | None = None,
+                  request: Request | None = None) -> Response:
     """Serve a file found by :func:`passages.web.publish.run_file` under its own name.
 
     Parameters
@@ -71,10 +73,22 @@ def file_response(path: Path, *, name: str, download: bool = False, csp: str | N
         Send it as an attachment (``Content-Disposition: attachment``).
     csp
         The page's Content-Security-Policy (:data:`passages.web.app.MAP_CSP` for the maps).
+    request
+        The request, to answer ``304 Not Modified`` when the browser already holds this
+        version of the file (its ``If-None-Match`` names the file's ETag). Such files are
+        sent ``Cache-Control: private, no-cache``: a browser may keep them but asks again
+        at every use, so every use is still authorised (and audited by the caller).
     """
     headers: dict[str, Any] = {}
     if csp is not None:
         headers["Content-Security-Policy"] = csp
+    if request is not None:
+        info = path.stat()
+        tag = '"' + hashlib.sha256(f"{path}|{info.st_mtime_ns}|{info.st_size}".encode()).hexdigest()[:32] + '"'
+        headers.update({"ETag": tag, "Cache-Control": "private, no-cache"})
+        wanted = [t.strip() for t in request.headers.get("if-none-match", "").split(",")]
+        if tag in wanted:
+            return Response(status_code=304, headers=headers)
     media_type = MEDIA_TYPES.get(path.suffix.lower(), "application/octet-stream")
     return FileResponse(path, media_type=media_type, filename=name,
                         content_disposition_type="attachment" if download else "inline", headers=headers)

@@ -10,7 +10,6 @@ pages, ``no-store`` caching, no framing by other sites).
 from __future__ import annotations
 
 import secrets
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -19,6 +18,8 @@ from fastapi import APIRouter, FastAPI, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import MutableHeaders
+from starlette.requests import HTTPConnection
 
 from passages import __version__
 from passages._errors import InputError
@@ -221,29 +222,47 @@ def home(request: Request) -> Response:
     return render(request, "home.html", {"links": HOME_LINKS[login_.role]})
 
 
-def _session_middleware(app: FastAPI) -> None:
-    @app.middleware("http")
-    async def find_login(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        store: Store = app.state.store
-        config: ServiceConfig = app.state.config
-        token = request.cookies.get(SESSION_COOKIE)
-        request.state.login = None
-        request.state.must_change_password = False
+class _SessionAndHeaders:
+    """ASGI middleware: the login of each request from its cookie, and the security headers.
+
+    A plain ASGI middleware rather than ``@app.middleware("http")``: it adds no task and no
+    stream wrapping to each request, which the pages under load notice.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        service = scope["app"]
+        store: Store = service.state.store
+        config: ServiceConfig = service.state.config
+        state = scope.setdefault("state", {})
+        state["login"] = None
+        state["must_change_password"] = False
+        token = HTTPConnection(scope).cookies.get(SESSION_COOKIE)
         if token:
             def look_up() -> tuple[auth.Login | None, bool]:
                 with store.session() as session:
                     found = auth.find_session(session, token, config=config)
                     user = session.get(User, found.user_id) if found else None
                     return found, bool(user and user.must_change_password)
-            request.state.login, request.state.must_change_password = await run_in_threadpool(look_up)
-        response = await call_next(request)
-        path = request.url.path
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
-        response.headers.setdefault("Content-Security-Policy", PAGE_CSP)
-        if not path.startswith("/static/"):
-            response.headers.setdefault("Cache-Control", "no-store")
-        return response
+            state["login"], state["must_change_password"] = await run_in_threadpool(look_up)
+        static = scope.get("path", "").startswith("/static/")
+
+        async def send_with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("X-Content-Type-Options", "nosniff")
+                headers.setdefault("Referrer-Policy", "no-referrer")
+                headers.setdefault("Content-Security-Policy", PAGE_CSP)
+                if not static:
+                    headers.setdefault("Cache-Control", "no-store")
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def _error_handlers(app: FastAPI) -> None:
@@ -315,6 +334,6 @@ def create_app(config: ServiceConfig, store: Store | None = None, *, jobs: Any =
                 raise
             continue
         app.include_router(module.router)
-    _session_middleware(app)
+    app.add_middleware(_SessionAndHeaders)
     _error_handlers(app)
     return app

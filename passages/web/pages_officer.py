@@ -142,4 +142,4 @@ def officer_file(request: Request, area: str, name: str, download: bool = False)
                      target=f"{pack.area} v{pack.version} {found.name}",
                      detail="saved" if download else "opened")
     return file_response(path, name=found.name, download=download,
-                         csp=MAP_CSP if found.kind == "map" else None)
+                         csp=MAP_CSP if found.kind == "map" else None, request=None if download else request)
