@@ -184,3 +184,79 @@ def test_anonymous_visitor_sees_the_community_page_and_nothing_else(browser: Any
         assert page.goto(f"{base}/officer/south-la/files/officers.html").url.startswith(f"{base}/login")
         context.close()
         assert outside == []
+
+
+@pytest.fixture(scope="module")
+def planning_server(shared_data: Path, web_root: Path, network_cache: Path,
+                    tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Service]]:
+    """The seeded service with a real job queue: worker processes that plan what is asked."""
+    import uvicorn
+
+    from passages.web.jobs import JobQueue
+
+    service = seeded_service(tmp_path_factory.mktemp("planning-service"), shared_data, web_root, workers=1)
+    queue = JobQueue(service.config, cache_dir=network_cache)
+    queue.start(service.store)
+    service.app.state.jobs = queue
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    running = uvicorn.Server(uvicorn.Config(service.app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=running.run, daemon=True)
+    thread.start()
+    for _ in range(100):
+        if running.started:
+            break
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}", service
+    finally:
+        running.should_exit = True
+        thread.join(timeout=10)
+        queue.stop()
+
+
+def test_planner_runs_a_plan_watches_its_progress_and_publishes(browser: Any, planning_server: tuple[str, Service],
+                                                                shots: Path) -> None:
+    base, _service = planning_server
+    context, page, outside = _context(browser, base, DESKTOP)
+    _log_in(page, base, "planner1")
+    page.goto(f"{base}/plan")
+    page.select_option("select[name=area]", "south-la")
+    page.fill("input[name=scenario_name]", "browser-walks")
+    page.fill("input[name=officers]", "2")
+    page.click("form.plan-form button[type=submit]")
+    page.wait_for_load_state()
+    assert "/runs/" in page.url
+    run_page = page.url
+    states: list[str] = []
+    steps_done: list[str] = []
+    for _ in range(240):  # at most 2 minutes; the page updates itself (no reload)
+        states.append(page.locator("#run-state").inner_text())
+        if page.locator("#run-progress").count():
+            steps_done.append(page.locator("#run-progress").get_attribute("value") or "")
+        if states[-1] in ("done", "failed"):
+            break
+        page.wait_for_timeout(500)
+    assert page.url == run_page
+    assert states[-1] == "done", states[-5:]
+    assert len(set(states)) >= 2  # seen to move (queued or running, then done) without a reload
+    page.wait_for_timeout(1500)
+    page.screenshot(path=str(shots / "planner-run-1366x768.png"))
+    map_frame = page.frame_locator("iframe.map")
+    assert map_frame.locator(".leaflet-container").count() == 1
+    page.goto(run_page.rstrip("/") + "/compare")
+    page.screenshot(path=str(shots / "planner-compare-1366x768.png"))
+    page.locator("form[action$='/publish'] button[type=submit]").click()
+    page.wait_for_load_state()
+    answer = page.request.get(f"{base}/api/history/south-la")
+    assert answer.ok
+    body = answer.json()
+    versions = body["versions"] if isinstance(body, dict) else body
+    newest = max(versions, key=lambda v: v["version"])
+    assert newest["version"] == 3 and newest["published_by"] == "planner1" and newest["scenario"] == "browser-walks"
+    page.goto(f"{base}/history/south-la")
+    assert "planner1" in page.locator("main").inner_text()
+    page.screenshot(path=str(shots / "planner-history-1366x768.png"))
+    context.close()
+    assert outside == []
