@@ -11,8 +11,9 @@ How a loop is built (a prize-collecting tour heuristic)
 -------------------------------------------------------
 Each passage segment carries a *prize*, its value (:class:`passages.coverage.CoverageModel`);
 segments already watched by posts or by earlier officers keep only :data:`REUSED_PRIZE` of
-it, and walking a segment of an earlier officer's loop costs :data:`OVERLAP_PENALTY` times
-more, so the loops of different officers overlap as little as the streets allow.
+it, segments on an earlier officer's loop none, walking such a segment costs
+:data:`OVERLAP_PENALTY` times more, and a loop starts from a corner no earlier loop passes,
+so the loops of different officers overlap as little as the streets allow.
 
 1. The loop starts at the *anchor*: the corner that watches the most prize.
 2. Starting from the empty tour (anchor -> anchor), the segment with the best ratio
@@ -299,11 +300,26 @@ def plan_footbeat(
     used = np.zeros(index.n_segments, dtype=bool) if walked is None else np.asarray(walked, dtype=bool)
     speed_m_per_min = walk_kmh * 1000.0 / 60.0
     budget_m = max(lap_minutes - stops_per_loop * stop_minutes, 0.0) * speed_m_per_min
-    prize = model.value * np.where(taken, REUSED_PRIZE, 1.0)
+    # a segment another officer walks brings nothing, one they watch little: when the value
+    # sits on a few segments (block-rounded incidents recur there), later loops would
+    # otherwise be drawn back onto the first loop's streets
     graph = index.weighted(length * (1.0 + OVERLAP_PENALTY * used))
-    corner_prize = np.asarray(model.node_watch[model.candidates] @ prize).ravel()
-    anchor = int(model.candidates[int(np.argmax(corner_prize))]) if len(model.candidates) else 0
-    nodes, segments = _build_loop(index, graph, anchor, prize, budget_m)
+    on_loops = np.zeros(index.n_nodes, dtype=bool)
+    on_loops[index.segment_u[used]] = True
+    on_loops[index.segment_v[used]] = True
+    nodes: list[int] = []
+    segments: list[int] = []
+    # first away from the other loops; if nothing is left within reach, back among them
+    for prize, avoid_corners in ((model.value * np.where(taken, REUSED_PRIZE, 1.0) * np.where(used, 0.0, 1.0), True),
+                                 (model.value * np.where(taken, REUSED_PRIZE, 1.0), False)):
+        corner_prize = np.asarray(model.node_watch[model.candidates] @ prize).ravel()
+        free = ~on_loops[model.candidates]
+        if avoid_corners and free.any():  # start from a corner no other loop passes
+            corner_prize = np.where(free, corner_prize, -np.inf)
+        anchor = int(model.candidates[int(np.argmax(corner_prize))]) if len(model.candidates) else 0
+        nodes, segments = _build_loop(index, graph, anchor, prize, budget_m)
+        if segments:
+            break
     stop_nodes = _choose_stops(model, nodes, np.where(taken, 0.0, model.value), stops_per_loop)
     lap_m = float(length[segments].sum())
     walked_to = np.concatenate([[0.0], np.cumsum(length[segments])])
