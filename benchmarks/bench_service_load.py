@@ -241,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of load")
     parser.add_argument("--drain", type=float, default=600.0, help="most seconds to wait for the plans after")
     parser.add_argument("--workers", type=int, default=2, help="the server's worker processes")
+    parser.add_argument("--web-processes", type=int, default=1, help="the server's web processes")
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--write", action="store_true", help=f"update {RESULTS.name}")
     args = parser.parse_args(argv)
@@ -256,7 +257,8 @@ def main(argv: list[str] | None = None) -> int:
         with open(work / "server.log", "wb") as log:
             server = subprocess.Popen(
                 [sys.executable, "-m", "passages", "serve", "--demo", "--host", "127.0.0.1", "--port", str(port),
-                 "--database", database, "--data-dir", str(args.data_dir), "--workers", str(args.workers)],
+                 "--database", database, "--data-dir", str(args.data_dir), "--workers", str(args.workers),
+                 "--web-processes", str(args.web_processes)],
                 cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             started = time.perf_counter()
@@ -293,7 +295,8 @@ def main(argv: list[str] | None = None) -> int:
         "",
         *machine_lines(),
         "",
-        f"The server (`passages serve --demo`, {args.workers} worker processes, SQLite) on 127.0.0.1 in a "
+        f"The server (`passages serve --demo`, {args.workers} worker processes, {args.web_processes} web "
+        f"process(es), SQLite) on 127.0.0.1 in a "
         f"temporary folder; the demo planned and published the sample areas first ({demo_seconds:.0f} s). "
         f"{args.officers} officers (each its own session, logged in through the form in "
         f"{result['login_seconds']:.0f} s before the clock started) opened their pack page and its map, "

@@ -526,11 +526,14 @@ def serve_command(
                                        "accounts of each role with printed passwords.")] = False,
     workers: Annotated[int | None, typer.Option("--workers", min=1, max=32,
                                                 help="Processes that run plans (default: up to 2).")] = None,
+    web_processes: Annotated[int, typer.Option("--web-processes", min=1, max=32,
+                                               help="Processes that answer requests (default 1).")] = 1,
 ) -> None:
     """Start the planning service (web pages and JSON API) for planners, officers and command staff."""
     from passages.web.server import serve
 
-    serve(host=host, port=port, database=database, data_dir=data_dir, demo=demo, workers=workers)
+    serve(host=host, port=port, database=database, data_dir=data_dir, demo=demo, workers=workers,
+          web_processes=web_processes)
 
 
 def _add_service_commands() -> None:

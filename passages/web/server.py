@@ -9,16 +9,37 @@ and the sample areas planned and published.
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 import signal
 from pathlib import Path
+from typing import Any
 
 from passages import settings
 from passages.web.config import ServiceConfig
 
+#: Environment variable carrying the service's config to web processes started by uvicorn.
+CONFIG_VARIABLE = "PASSAGES_SERVICE_CONFIG"
+
+
+def app_from_environment() -> Any:
+    """Build the app in a web process that uvicorn started (``--web-processes`` above 1).
+
+    The config comes as JSON in :data:`CONFIG_VARIABLE`; the store is already migrated by
+    the parent, which also runs the job workers: a web process only reads and queues.
+    """
+    from passages.web.app import create_app
+    from passages.web.store import Store
+
+    values = json.loads(os.environ[CONFIG_VARIABLE])
+    config = ServiceConfig(**{**values, "artefact_dir": Path(values["artefact_dir"]),
+                              "data_dir": Path(values["data_dir"])})
+    return create_app(config, Store(config.database_url))
+
 
 def serve(*, host: str = "127.0.0.1", port: int = 8000, database: str = "sqlite:///data/passages.db",
           data_dir: Path | None = None, demo: bool = False, workers: int | None = None,
-          artefact_dir: Path | None = None) -> None:
+          artefact_dir: Path | None = None, web_processes: int = 1) -> None:
     """Run the planning service until it is stopped (Ctrl-C or SIGTERM).
 
     At the first start the store is created and an account ``admin`` is made, with a
@@ -65,7 +86,14 @@ def serve(*, host: str = "127.0.0.1", port: int = 8000, database: str = "sqlite:
         print(f"log in at {url}login  ·  community map (no login): {url}community")
     print(f"passages service on {url}  (store: {store.safe_url}; {queue.workers} worker processes)", flush=True)
     try:
-        uvicorn.run(create_app(config, store, jobs=queue), host=host, port=port, log_level="warning")
+        if web_processes > 1:  # several web processes share the port; the job workers stay here
+            os.environ[CONFIG_VARIABLE] = json.dumps({**dataclasses.asdict(config),
+                                                      "artefact_dir": str(config.artefact_dir),
+                                                      "data_dir": str(config.data_dir)})
+            uvicorn.run("passages.web.server:app_from_environment", factory=True, workers=web_processes,
+                        host=host, port=port, log_level="warning")
+        else:
+            uvicorn.run(create_app(config, store, jobs=queue), host=host, port=port, log_level="warning")
     finally:
         # a second Ctrl-C or SIGTERM must not cut the shutdown half-way
         previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
