@@ -8,7 +8,6 @@ Never shown: posts, loops, hot segments, risk. A community map that carries any 
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from typing import Any
 
@@ -23,6 +22,7 @@ from passages.web.publish import (
     area_name,
     community_map_problems,
     latest_publication,
+    layer_features,
     published_areas,
     run_file,
 )
@@ -72,14 +72,8 @@ def _lang(lang: str | None) -> str:
 
 
 def _layer(request: Request, run: Run, scenario: str, layer: str) -> list[dict[str, Any]]:
-    path = run_file(config_of(request), run, f"scenarios/{scenario}/officers/plan-{layer}.geojson")
-    if path is None:
-        return []
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return []
-    return [f.get("properties") or {} for f in (value.get("features") or []) if isinstance(f, dict)]
+    features = layer_features(config_of(request), run, f"scenarios/{scenario}/officers/plan-{layer}.geojson")
+    return [f.get("properties") or {} for f in features]
 
 
 def _public(request: Request, run: Run, publication: Publication) -> dict[str, Any]:

@@ -237,7 +237,8 @@ def aware(moment: datetime) -> datetime:
 # --------------------------------------------------------------------------- diffs
 
 
-def _features(config: ServiceConfig, run: Run, relative: str) -> list[dict[str, Any]]:
+def layer_features(config: ServiceConfig, run: Run, relative: str) -> list[dict[str, Any]]:
+    """The features with a geometry of a run's GeoJSON layer (empty if it is missing or unreadable)."""
     path = run_file(config, run, relative)
     if path is None:
         return []
@@ -279,6 +280,15 @@ def _hausdorff_m(first: list[tuple[float, float]], second: list[tuple[float, flo
     return round(float(shape(first).hausdorff_distance(shape(second))), 1)
 
 
+def _change(before: dict[str, Any] | None, after: dict[str, Any] | None,
+            lat0: float) -> tuple[str, float | None]:
+    """How a post or loop changed between two versions: added, removed, moved (by how many metres) or same."""
+    if before is None or after is None:
+        return ("added" if before is None else "removed"), None
+    moved = _hausdorff_m(_line_points(before["geometry"]), _line_points(after["geometry"]), lat0)
+    return ("moved" if moved is not None and moved > 1.0 else "same"), moved
+
+
 def _passage_keys(features: list[dict[str, Any]]) -> dict[tuple[Any, ...], float]:
     keys: dict[tuple[Any, ...], float] = {}
     for feature in features:
@@ -314,7 +324,7 @@ def diff_versions(config: ServiceConfig, session: Session, area: str, first: int
     for layer in ("posts", "loops", "passages"):
         pair = []
         for pub, run in zip(pubs, runs, strict=True):
-            pair.append(_features(config, run, f"scenarios/{pub.scenario}/officers/plan-{layer}.geojson")
+            pair.append(layer_features(config, run, f"scenarios/{pub.scenario}/officers/plan-{layer}.geojson")
                         if run is not None else [])
         layers[layer] = (pair[0], pair[1])
     every_point = [pt for feats in layers["passages"] + layers["posts"] for f in feats
@@ -343,12 +353,7 @@ def diff_versions(config: ServiceConfig, session: Session, area: str, first: int
         row: dict[str, Any] = {"post": number,
                                "corner_a": clean_name((before or {}).get("properties", {}).get("corner")) or None,
                                "corner_b": clean_name((after or {}).get("properties", {}).get("corner")) or None}
-        if before is None or after is None:
-            row["change"], row["moved_m"] = ("added" if before is None else "removed"), None
-        else:
-            moved = _hausdorff_m(_line_points(before["geometry"]), _line_points(after["geometry"]), lat0)
-            row["moved_m"] = moved
-            row["change"] = "moved" if moved is not None and moved > 1.0 else "same"
+        row["change"], row["moved_m"] = _change(before, after, lat0)
         posts.append(row)
 
     loops_a, loops_b = (by(f, "officer") for f in layers["loops"])
@@ -360,12 +365,7 @@ def diff_versions(config: ServiceConfig, session: Session, area: str, first: int
         row = {"officer": officer, "length_m_a": props_a.get("length_m"), "length_m_b": props_b.get("length_m"),
                "streets_a": clean_name(props_a.get("streets")) or None,
                "streets_b": clean_name(props_b.get("streets")) or None}
-        if before is None or after is None:
-            row["change"], row["moved_m"] = ("added" if before is None else "removed"), None
-        else:
-            moved = _hausdorff_m(_line_points(before["geometry"]), _line_points(after["geometry"]), lat0)
-            row["moved_m"] = moved
-            row["change"] = "moved" if moved is not None and moved > 1.0 else "same"
+        row["change"], row["moved_m"] = _change(before, after, lat0)
         loops.append(row)
 
     metrics = []
