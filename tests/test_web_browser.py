@@ -10,6 +10,7 @@ go to ``PASSAGES_SCREENSHOTS`` (a temporary folder by default).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -45,23 +46,31 @@ def browser() -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def server(shared_data: Path, web_root: Path,
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Service]]:
+    service = seeded_service(tmp_path_factory.mktemp("browser-service"), shared_data, web_root)
+    with serving(service.app) as base:
+        yield base, service
+
+
+@contextlib.contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """Run ``app`` with uvicorn in a thread on a free port of 127.0.0.1; yield its base URL."""
     import uvicorn
 
-    service = seeded_service(tmp_path_factory.mktemp("browser-service"), shared_data, web_root)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    config = uvicorn.Config(service.app, host="127.0.0.1", port=port, log_level="warning")
-    running = uvicorn.Server(config)
+    running = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=running.run, daemon=True)
     thread.start()
     for _ in range(100):
         if running.started:
             break
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", service
-    running.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        running.should_exit = True
+        thread.join(timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -190,29 +199,16 @@ def test_anonymous_visitor_sees_the_community_page_and_nothing_else(browser: Any
 def planning_server(shared_data: Path, web_root: Path, network_cache: Path,
                     tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Service]]:
     """The seeded service with a real job queue: worker processes that plan what is asked."""
-    import uvicorn
-
     from passages.web.jobs import JobQueue
 
     service = seeded_service(tmp_path_factory.mktemp("planning-service"), shared_data, web_root, workers=1)
     queue = JobQueue(service.config, cache_dir=network_cache)
     queue.start(service.store)
     service.app.state.jobs = queue
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    running = uvicorn.Server(uvicorn.Config(service.app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=running.run, daemon=True)
-    thread.start()
-    for _ in range(100):
-        if running.started:
-            break
-        time.sleep(0.05)
     try:
-        yield f"http://127.0.0.1:{port}", service
+        with serving(service.app) as base:
+            yield base, service
     finally:
-        running.should_exit = True
-        thread.join(timeout=10)
         queue.stop()
 
 

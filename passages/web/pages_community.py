@@ -144,21 +144,21 @@ def api_community_home(request: Request) -> dict[str, Any]:
 @route(router, "GET", "/community/{area}", roles=[ANYONE], name="community_area")
 def community_area(request: Request, area: str, lang: str | None = None) -> Response:
     """An area's Safe Passages: the map, the streets, the places (``?lang=es`` in Spanish)."""
-    data = _community(request, area)
-    if data is None:
-        return not_found(request)
-    return render(request, "community_area.html", {"data": data, "t": STRINGS[_lang(lang)], "lang": _lang(lang),
-                                                   "printable": False, "max_places": MAX_PLACES})
+    return _community_page(request, area, lang, printable=False)
 
 
 @route(router, "GET", "/community/{area}/print", roles=[ANYONE], name="community_print")
 def community_print(request: Request, area: str, lang: str | None = None) -> Response:
     """The printable page of an area's Safe Passages (a flyer: streets and places, no controls)."""
+    return _community_page(request, area, lang, printable=True)
+
+
+def _community_page(request: Request, area: str, lang: str | None, *, printable: bool) -> Response:
     data = _community(request, area)
     if data is None:
         return not_found(request)
     return render(request, "community_area.html", {"data": data, "t": STRINGS[_lang(lang)], "lang": _lang(lang),
-                                                   "printable": True, "max_places": MAX_PLACES})
+                                                   "printable": printable, "max_places": MAX_PLACES})
 
 
 @route(router, "GET", "/api/community/{area}", roles=[ANYONE], name="api_community_area",
