@@ -14,9 +14,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: Up to this many paths are walked back one by one; more, all at once a step at a time.
-WALK_ONE_BY_ONE = 32
-
 
 @dataclass(frozen=True)
 class LocalDistances:
@@ -132,33 +129,29 @@ def first_of_ties(query_idx: np.ndarray, tree_idx: np.ndarray, distance: np.ndar
 
 
 def walk_back_all(pred: np.ndarray, rows: np.ndarray, origins: np.ndarray, targets: np.ndarray) -> list[np.ndarray]:
-    """Return the node path of each (origin, target) from predecessor rows, all paths a step at a time.
+    """Return the node path of each (origin, target) from predecessor rows.
 
     ``pred[rows[t]]`` is the predecessor row of origin ``origins[t]``; a target it never
-    reached gets an empty path.
+    reached gets an empty path. Each row used is turned into a Python list once and the
+    paths are walked on the lists: a step costs a list lookup, not a NumPy scalar.
     """
-    if len(targets) <= WALK_ONE_BY_ONE:
-        return [walk_back(pred[row], int(origin), int(target))
-                for row, origin, target in zip(rows.tolist(), origins.tolist(), targets.tolist(), strict=True)]
-    current = np.asarray(targets, dtype=np.int64).copy()
-    trail = [current.copy()]
-    active = current != origins
-    reached = ~active
-    while active.any():
-        step = pred[rows[active], current[active]]
-        lost = step < 0
-        moving = np.flatnonzero(active)
-        current[moving[~lost]] = step[~lost]
-        active[moving[lost]] = False
-        trail.append(current.copy())
-        arrived = active & (current == origins)
-        reached |= arrived
-        active &= ~arrived
-    steps = np.stack(trail)
-    # the first step at which each path stands on its origin
-    length = np.argmax(steps == np.asarray(origins)[None, :], axis=0)
-    return [steps[: length[t] + 1, t][::-1].copy() if reached[t] else np.empty(0, dtype=np.int64)
-            for t in range(len(current))]
+    lists: dict[int, list[int]] = {}
+    paths = []
+    for row, origin, target in zip(np.asarray(rows).tolist(), np.asarray(origins).tolist(),
+                                   np.asarray(targets).tolist(), strict=True):
+        step = lists.get(row)
+        if step is None:
+            step = lists[row] = pred[row].tolist()
+        path = [target]
+        node = target
+        while node != origin:
+            node = step[node]
+            if node < 0:
+                path = []
+                break
+            path.append(node)
+        paths.append(np.array(path[::-1], dtype=np.int64))
+    return paths
 
 
 def walk_back(pred_row: np.ndarray, source: int, target: int) -> np.ndarray:

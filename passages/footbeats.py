@@ -38,6 +38,7 @@ import shapely
 from scipy.sparse.csgraph import dijkstra
 from shapely.geometry import LineString
 
+from passages._graph_search import walk_back
 from passages.streetindex import StreetIndex, WeightedGraph
 
 if TYPE_CHECKING:
@@ -157,13 +158,6 @@ class Footbeat:
         return watched
 
 
-def _walk_back(pred_row: np.ndarray, source: int, target: int) -> list[int]:
-    path = [target]
-    while path[-1] != source:
-        path.append(int(pred_row[path[-1]]))
-    return path[::-1]
-
-
 class _Tour:
     """A tour from the anchor through inserted target segments and back, on key nodes."""
 
@@ -232,10 +226,10 @@ def _realise(index: StreetIndex, graph: WeightedGraph, tour: _Tour, keys: np.nda
     segments: list[int] = []
     exits, entries = tour.gaps()
     for gap, (start, end) in enumerate(zip(exits, entries, strict=True)):
-        path = _walk_back(pred[start], int(keys[start]), int(keys[end]))
+        path = walk_back(pred[start], int(keys[start]), int(keys[end]))
         if len(path) > 1:
-            segments.extend(int(s) for s in index.path_segments(np.asarray(path), graph))
-            nodes.extend(path[1:])
+            segments.extend(index.path_segments(path, graph).tolist())
+            nodes.extend(path[1:].tolist())
         if gap < len(tour.targets):
             segment, _, leave = tour.targets[gap]
             segments.append(segment)

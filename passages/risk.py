@@ -39,6 +39,7 @@ from dataclasses import dataclass
 import geopandas as gpd
 import networkx as nx
 import numpy as np
+import pandas as pd
 import shapely
 
 from passages import settings
@@ -368,7 +369,10 @@ def score_segments(
                          fix="Load incidents with passages.incidents.load_incidents.")
     weight = incidents[weight_column].to_numpy(dtype=float)
     if not (settings.risk_severity if severity is None else severity) and "category" in incidents.columns:
-        weight = weight / incidents["category"].map({"unknown": 1.0, **settings.severity}).fillna(1.0).to_numpy(float)
+        codes, categories = pd.factorize(incidents["category"])  # one look-up per category, not per row
+        table = {"unknown": 1.0, **settings.severity}
+        severity_of = np.array([table.get(c, 1.0) for c in categories] + [1.0])  # code -1 (missing): 1
+        weight = weight / severity_of[codes]
     xy = shapely.get_coordinates(incidents.geometry.to_numpy()) if len(incidents) else np.empty((0, 2))
     segment, offset = snap_positions(index, xy, snap_m=snap_m)
     snapped = segment >= 0

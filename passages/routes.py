@@ -26,8 +26,10 @@ length x risk per 100 m / 100.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import geopandas as gpd
 import networkx as nx
@@ -289,40 +291,41 @@ def plan_routes(
         weights = np.maximum(length * (1.0 + lam * relative), MIN_WEIGHT)
         graph = index.weighted(weights)
         # the shortest path is a walk the safer search may take, so its cost bounds the search
-        bounds = None if lam == 0 else np.array([weights[shortest[t][1]].sum() for t in todo])
+        bounds = None if lam == 0 else np.bincount(short_route[in_todo[short_route]],
+                                                   weights=weights[short_flat[in_todo[short_route]]],
+                                                   minlength=len(routable))[todo]
         nodes_list = index.shortest_paths(graph, src[todo], dst[todo], bounds=bounds)
         return list(zip(nodes_list, index.paths_segments(nodes_list, graph), strict=True))
 
-    shortest: list[tuple[np.ndarray, np.ndarray]] = []
     everyone = np.arange(len(routable))
-    shortest = paths_for(0.0, everyone)
+    shortest = paths_for(0.0, everyone) if len(routable) else []
     reachable = np.array([len(nodes) > 0 for nodes, _ in shortest], dtype=bool)
     if not reachable.all():
         skipped["no path on the network"] = int((~reachable).sum())
-    shortest_m = np.array([length[s].sum() for _, s in shortest])
-    safer: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(routable)
+    short_route, short_flat = _flatten([s for _, s in shortest])
+    shortest_m = np.bincount(short_route, weights=length[short_flat], minlength=len(routable))
+    safer = list(shortest)  # a pair no halving fits keeps its shortest path
     lambda_used = np.zeros(len(routable))
-    todo = everyone[reachable]
+    in_todo = reachable.copy()
     lam = risk_lambda
     for _ in range(HALVINGS):
+        todo = np.flatnonzero(in_todo)
         if len(todo) == 0 or lam <= 0 or not mean > 0:
             break
         found = paths_for(lam, todo)
-        fits = []
-        for t, (nodes, segs) in zip(todo, found, strict=True):
-            if length[segs].sum() <= (1.0 + max_detour) * shortest_m[t] + 1e-9:
-                safer[t] = (nodes, segs)
-                lambda_used[t] = lam
-                fits.append(t)
-        todo = np.setdiff1d(todo, fits)
+        found_route, found_flat = _flatten([segs for _, segs in found])
+        found_m = np.bincount(found_route, weights=length[found_flat], minlength=len(todo))
+        # a safer path fits when at most max_detour longer than the shortest
+        fits = found_m <= (1.0 + max_detour) * shortest_m[todo] + 1e-9
+        for t, path in zip(todo[fits].tolist(), itertools.compress(found, fits.tolist()), strict=True):
+            safer[t] = path
+        lambda_used[todo[fits]] = lam
+        in_todo[todo[fits]] = False
         lam /= 2.0
-    for t in everyone:
-        if safer[t] is None:
-            safer[t] = shortest[t]
 
-    keep = everyone[reachable]
-    safer_kept = [safer[t] for t in keep]
-    shortest_kept = [shortest[t] for t in keep]
+    keep = np.flatnonzero(reachable)
+    safer_kept = [safer[t] for t in keep.tolist()]
+    shortest_kept = [shortest[t] for t in keep.tolist()]
     safer_segs = [s for _, s in safer_kept]
     short_segs = [s for _, s in shortest_kept]
     demand = routable["demand"].to_numpy(dtype=float)[keep]
@@ -334,17 +337,21 @@ def plan_routes(
                                  minlength=index.n_segments)
     shortest_len = np.bincount(short_route, weights=length[short_flat], minlength=len(keep))
     safer_len = np.bincount(safer_route, weights=length[safer_flat], minlength=len(keep))
-    added = pd.DataFrame({
+    # one frame from columns (the pairs' own, then the route figures, then the line): pandas
+    # and geopandas cost more than the routing on a small area, so nothing is built twice
+    base = routable if len(keep) == len(routable) else routable.iloc[keep]
+    columns: dict[str, Any] = {name: base[name].array for name in base.columns}
+    columns.update({
         "shortest_m": shortest_len,
         "safer_m": safer_len,
         "detour_ratio": np.divide(safer_len, shortest_len, out=np.ones(len(keep)), where=shortest_len > 0),
         "shortest_exposure": np.bincount(short_route, weights=exposure_per_segment[short_flat], minlength=len(keep)),
         "safer_exposure": np.bincount(safer_route, weights=exposure_per_segment[safer_flat], minlength=len(keep)),
         "lambda_used": lambda_used[keep],
+        "geometry": gpd.array.from_shapely(index.paths_geometry([n for n, _ in safer_kept], safer_segs),
+                                           crs=index.crs),
     })
-    frame = pd.concat([routable.iloc[keep].reset_index(drop=True), added], axis=1)
-    geometry = index.paths_geometry([n for n, _ in safer_kept], safer_segs)
-    routes = gpd.GeoDataFrame(frame, geometry=geometry, crs=index.crs)
+    routes = gpd.GeoDataFrame(columns, geometry="geometry")
     result = RouteSet(
         routes=routes,
         shortest_segments=short_segs,

@@ -35,7 +35,14 @@ from scipy.spatial import cKDTree
 from shapely.geometry import LineString
 from shapely.geometry.base import BaseGeometry
 
-from passages._graph_search import LocalDistances, NodePairs, first_of_ties, no_gc, square_tiles, walk_back_all
+from passages._graph_search import (
+    LocalDistances,
+    NodePairs,
+    first_of_ties,
+    no_gc,
+    square_tiles,
+    walk_back_all,
+)
 
 #: Weights below this are raised to it: csgraph must not meet zero-cost edges.
 MIN_WEIGHT = 1e-6
@@ -149,14 +156,17 @@ class StreetIndex:
         xy = np.array([(d["x"], d["y"]) for _, d in graph.nodes(data=True)], dtype=float)
         self.node_xy = xy[order] if len(xy) else np.empty((0, 2))
 
-        # a comprehension, not list(): list() asks the edge view its length, which walks every edge
-        edges = [edge for edge in graph.edges(keys=True, data=True)]
-        self.edges: list[tuple[int, int, int]] = [(u, v, k) for u, v, k, _ in edges]
-        edge_u = np.fromiter((e[0] for e in edges), dtype=np.int64, count=len(edges))
-        edge_v = np.fromiter((e[1] for e in edges), dtype=np.int64, count=len(edges))
+        # the edges in the order graph.edges(keys=True) lists them, read from the plain dicts
+        # behind graph.succ (the edge view's generator costs more than the rest of the build)
+        adjacency = graph._succ
+        edges = [(u, v, k, d) for u, nbrs in adjacency.items() for v, keyed in nbrs.items() for k, d in keyed.items()]
+        us, vs, ks, data = zip(*edges, strict=True) if edges else ((), (), (), ())
+        self.edges: list[tuple[int, int, int]] = list(zip(us, vs, ks, strict=True))
+        edge_u = np.array(us, dtype=np.int64)
+        edge_v = np.array(vs, dtype=np.int64)
         # a two-way street is two directed edges with the same ends and length: one segment,
         # numbered in the order the graph first lists it
-        rounded = np.round(np.fromiter((e[3].get("length", 0.0) for e in edges), dtype=float, count=len(edges)), 2)
+        rounded = np.round(np.array([d.get("length", 0.0) for d in data], dtype=float), 2)
         low, high = np.minimum(edge_u, edge_v), np.maximum(edge_u, edge_v)
         order = np.lexsort((np.arange(len(edges)), rounded, high, low))
         starts = np.ones(len(edges), dtype=bool)
@@ -171,7 +181,7 @@ class StreetIndex:
         first_edge = np.sort(first_edge)
         seg_u = edge_u[first_edge]
         seg_v = edge_v[first_edge]
-        data_of = [edges[i][3] for i in first_edge]
+        data_of = [data[i] for i in first_edge.tolist()]
         lengths = [float(d.get("length", 0.0)) for d in data_of]
         geometries: list[BaseGeometry | None] = [d.get("geometry") for d in data_of]
         # names and highway types are only read for tables and maps: turned into text on first use
@@ -493,9 +503,9 @@ class StreetIndex:
         """Return the least-cost path (node positions) from each origin to its target under ``graph``.
 
         On a small network (distinct origins x nodes up to :data:`ONE_BLOCK_ENTRIES`) one
-        Dijkstra with predecessors runs for all origins at once. Otherwise one runs per
-        distinct origin, bounded by the largest
-        cost its targets may need: ``bounds`` where the caller knows one (the cost of a
+        Dijkstra with predecessors runs for all origins at once, bounded by the largest
+        cost any pair may need. Otherwise one runs per distinct origin, bounded by the
+        largest cost its targets may need: ``bounds`` where the caller knows one (the cost of a
         path already found), else :data:`ROUTE_STRETCH_GUESS` x the straight line plus
         :data:`ROUTE_SLACK_M` metres (valid for weights of at least the length). A target
         not reached within the bound is routed again without one, so the paths are those of
@@ -525,8 +535,12 @@ class StreetIndex:
         if len(starts) * self.n_nodes <= ONE_BLOCK_ENTRIES:
             # a small network: one call for every origin costs less than one call each
             unique = origins[order][starts]
-            _, pred = dijkstra(graph.matrix, indices=unique, return_predecessors=True)
-            return walk_back_all(pred, np.searchsorted(unique, origins), origins, targets)
+            rows = np.searchsorted(unique, origins)
+            limit = float(bounds.max()) * (1 + 1e-9) + 1e-6
+            dist, pred = dijkstra(graph.matrix, indices=unique, limit=limit, return_predecessors=True)
+            if not np.isfinite(dist[rows, targets]).all():
+                _, pred = dijkstra(graph.matrix, indices=unique, return_predecessors=True)
+            return walk_back_all(pred, rows, origins, targets)
         for todo in np.split(order, starts[1:]):
             origin = int(origins[todo[0]])
             limit = float(bounds[todo].max()) * (1 + 1e-9) + 1e-6
