@@ -2,17 +2,23 @@
 
 Each page shows the officer's post or footbeat loop on a map of the streets around it
 (passages in blue, hot segments dark red), the ordered stops with their street corners and
-clock times, the schools whose walks the officer watches with their bell times, and the
-area's worst (hot) segments. The pages go into one PDF (US Letter, portrait) and one PNG
-each; the PDF carries no creation date, so the same plan gives the same bytes.
+clock times, the schools whose walks the officer watches with their bell times (once per
+school), and the worst street segments of the officer's own duty, then the nearest hot
+segments off it (:func:`duty_segments`). The pages go into one PDF (US Letter, portrait)
+and one PNG each; the PDF carries no creation date, so the same plan gives the same bytes.
 
 Bell times are not in any public data set used here: a planner gives them in a CSV
-(:func:`read_bells`); a school without one says "bell times not on file".
+(:func:`read_bells`); a school without one says "bell times not on file". A row that
+matches no school of the plan is reported once as a :class:`UserWarning` naming the file,
+the row and the school as written (:func:`match_bells`).
 """
 
 from __future__ import annotations
 
+import difflib
 import io
+import warnings
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +33,7 @@ import pandas as pd
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
+from scipy.sparse.csgraph import dijkstra
 
 from passages._errors import InputError
 from passages._figures import literal_text
@@ -46,8 +53,11 @@ PAGE_INCHES = (8.5, 11.0)
 #: Resolution of the PNG pages (dots per inch).
 PNG_DPI = 110
 
-#: Hot segments listed on a page.
+#: Street segments listed on a page: the duty's worst, then the nearest hot ones off it.
 HOT_LISTED = 8
+
+#: Farthest a hot segment off the duty may lie to be listed as nearby, along the streets (metres).
+NEARBY_M = 1000.0
 
 #: Margin around the officer's post or loop on the page map (metres).
 MAP_MARGIN_M = 250.0
@@ -113,15 +123,173 @@ def watched_segments(duty: Assignment, model: CoverageModel) -> np.ndarray:
     return model.watched_by([duty.node])
 
 
-def schools_served(plan: Plan, watched: np.ndarray) -> list[str]:
-    """Return the schools whose home-school safer path crosses a watched segment."""
+def schools_served(plan: Plan, watched: np.ndarray) -> list[tuple[str, str]]:
+    """Return the schools whose home-school safer path crosses a watched segment.
+
+    Returns
+    -------
+    list of (str, str)
+        ``(place_id, name)`` of each school once, however many of its walks are watched,
+        sorted by name then place id.
+    """
     routes = plan.route_set.routes
-    names = [
-        str(route["dest_name"])
+    schools = {
+        (str(route["dest_id"]), str(route["dest_name"]))
         for route, segments in zip(routes.to_dict("records"), plan.route_set.safer_segments, strict=True)
         if route["purpose"] == "home-school" and watched[segments].any()
-    ]
-    return sorted(set(names))
+    }
+    return sorted(schools, key=lambda school: (school[1], school[0]))
+
+
+@dataclass(frozen=True)
+class ListedSegment:
+    """A street segment on an officer's briefing list.
+
+    Attributes
+    ----------
+    segment
+        Segment index in the plan's :class:`~passages.streetindex.StreetIndex`.
+    street
+        The street as the index names it (``"unnamed way"`` when it gives no name) and the
+        cross streets at its ends: ``"Main Street, 5th Street to 6th Street"``.
+    risk_per_100m
+        Risk of the segment (incident weight per 100 m of street).
+    hot
+        Whether it is one of the area's hot segments.
+    on_duty
+        Whether the duty walks it or watches it; ``False`` for a nearby hot segment.
+    how
+        ``"walked"``, ``"from stop N"`` or ``"from the post"`` on duty; ``"<d> m away"``
+        (``"next to loop"``, ``"next to post"`` when it touches the duty) for a nearby segment.
+    distance_m
+        Distance from the duty along the streets (metres): 0 on duty, else from the
+        nearest node of the post or loop to the nearer end of the segment.
+    """
+
+    segment: int
+    street: str
+    risk_per_100m: float
+    hot: bool
+    on_duty: bool
+    how: str
+    distance_m: float
+
+
+def street_label(plan: Plan, segment: int) -> str:
+    """Return a segment's street and the cross streets at its ends, for an officer to find it.
+
+    The street is :attr:`StreetIndex.segment_name` as the index gives it; only an empty
+    name becomes ``"unnamed way"``. A cross street is the first (alphabetically) OSM street
+    name among the other segments meeting at an end that the street's own name does not
+    already hold: ``"Main Street, 5th Street to 6th Street"``, ``"Main Street at 5th
+    Street"`` when one end has none (or both ends the same), the street alone when neither
+    has. A name that places the way already (a crossing, "alley off ...", where the index
+    says so) is given alone.
+    """
+    index = plan.index
+    name = str(index.segment_name[segment]) or "unnamed way"
+    # a crossing or a way named off a street ("across X at Y", "alley off X") is placed already
+    source = getattr(index, "segment_name_source", None)
+    if source is not None and str(source[segment]) in ("crossing", "near"):
+        return name
+    # cross streets by their OSM names: a sidewalk named after its street is no cross street
+    osm_names = getattr(index, "segment_osm_name", index.segment_name)
+    ends = []
+    for node in (index.segment_u[segment], index.segment_v[segment]):
+        meeting = index.node_segments(np.array([node], dtype=np.int64))
+        names = sorted({part for other in meeting if int(other) != segment
+                        for part in str(osm_names[other]).split(" / ")
+                        if part and part not in name and name not in part})
+        ends.append(names[0] if names else "")
+    first, second = ends
+    if first and second and first != second:
+        return f"{name}, {first} to {second}"
+    return f"{name} at {first or second}" if first or second else name
+
+
+def duty_segments(plan: Plan, model: CoverageModel, duty: Assignment, *, listed: int = HOT_LISTED,
+                  nearby_m: float = NEARBY_M) -> list[ListedSegment]:
+    """Return the street segments an officer's briefing lists: their duty's worst, then hot ones nearby.
+
+    The rows are chosen in three passes until ``listed`` are taken: the hot segments the
+    duty walks or watches (:func:`watched_segments`), worst risk per 100 m first; then the
+    hot segments off the duty nearest to it along the streets (within ``nearby_m``); then
+    the duty's other segments with incidents on record, worst first (a quiet block on the
+    loop tells an officer less than a hot one round the corner). Segments whose
+    :func:`street_label` is already listed are skipped (a street and its sidewalks carry
+    one name). The rows come back as the page prints them: the duty's own worst first,
+    then the nearby ones nearest first.
+
+    Parameters
+    ----------
+    plan
+        The plan (its street index and risk are read).
+    model
+        The coverage model of the plan (watch radius in metres).
+    duty
+        The officer's post or footbeat loop in one window.
+    listed
+        Most segments returned.
+    nearby_m
+        Farthest a nearby hot segment may be from the post, or from any node of the loop,
+        along the streets (metres).
+
+    Returns
+    -------
+    list of ListedSegment
+        At most ``listed`` rows: the duty's own (``on_duty``) first, then the nearby ones.
+    """
+    index = plan.index
+    risk = np.asarray(plan.risk.risk_per_100m, dtype=float)
+    hot = np.asarray(plan.risk.hot, dtype=bool)
+    watched = watched_segments(duty, model)
+    nodes = duty.footbeat.nodes if duty.footbeat is not None else np.array([duty.node], dtype=np.int64)
+    sources = np.unique(index.node_positions(np.asarray(nodes, dtype=np.int64)))
+    reach = dijkstra(index.weighted(index.segment_length).matrix, directed=False, indices=sources,
+                     limit=nearby_m, min_only=True)
+    distance = np.minimum(reach[index.segment_u], reach[index.segment_v])
+
+    def worst_first(chosen: np.ndarray) -> np.ndarray:
+        return chosen[np.lexsort((chosen, -risk[chosen]))]
+
+    near = np.flatnonzero(hot & ~watched & np.isfinite(distance))
+    passes = [(worst_first(np.flatnonzero(watched & hot)), True),
+              (near[np.lexsort((near, -risk[near], distance[near]))], False),
+              (worst_first(np.flatnonzero(watched & ~hot & (risk > 0))), True)]
+    rows: list[ListedSegment] = []
+    labels: set[str] = set()
+    for candidates, on_duty in passes:
+        for segment in candidates.tolist():
+            if len(rows) >= listed:
+                break
+            label = street_label(plan, segment)
+            if label in labels:
+                continue
+            labels.add(label)
+            how = _how_watched(duty, model, segment) if on_duty else _how_far(duty, float(distance[segment]))
+            rows.append(ListedSegment(segment, label, float(risk[segment]), bool(hot[segment]), on_duty, how,
+                                      0.0 if on_duty else float(distance[segment])))
+    mine = sorted((row for row in rows if row.on_duty), key=lambda row: (-row.risk_per_100m, row.segment))
+    return mine + [row for row in rows if not row.on_duty]
+
+
+def _how_far(duty: Assignment, distance_m: float) -> str:
+    """Return how far a nearby segment is from the duty: "next to post/loop" or "<d> m away"."""
+    if round(distance_m) == 0:
+        return f"next to {'loop' if duty.footbeat is not None else 'post'}"
+    return f"{distance_m:.0f} m away"
+
+
+def _how_watched(duty: Assignment, model: CoverageModel, segment: int) -> str:
+    """Return how a duty covers one of its segments: walked, or watched from which stop or post."""
+    if duty.footbeat is None:
+        return "from the post"
+    if segment in set(duty.footbeat.segments.tolist()):
+        return "walked"
+    for number, stop in enumerate(duty.footbeat.stops, start=1):
+        if model.watched_by([stop.node])[segment]:
+            return f"from stop {number}"
+    return "watched"
 
 
 #: Largest bell-times CSV read (bytes): a row per school of a whole district is ~100 kB.
@@ -144,7 +312,28 @@ def _bell_minutes(text: str, *, path: Path, row: int, field: str) -> int:
     return hours * 60 + minutes
 
 
-def read_bells(path: str | Path) -> dict[str, tuple[str, str]]:
+class BellTimes(dict[str, tuple[str, str]]):
+    """Bell times (``"HH:MM"`` start and end) by school name or place id, and where they were read.
+
+    A plain dict with two more attributes, so that a row matching no school can be
+    reported by file and row (:func:`match_bells`).
+
+    Attributes
+    ----------
+    path
+        The bell-times file, or ``None`` for times given in code.
+    rows
+        The data row (1-based; the header is row 0) of each school in the file.
+    """
+
+    def __init__(self, times: Mapping[str, tuple[str, str]] | None = None, *, path: str | Path | None = None,
+                 rows: Mapping[str, int] | None = None) -> None:
+        super().__init__(times or {})
+        self.path = Path(path) if path is not None else None
+        self.rows = dict(rows or {})
+
+
+def read_bells(path: str | Path) -> BellTimes:
     """Read school bell times from a CSV with the columns ``school``, ``start``, ``end``.
 
     ``school`` is a school's name (as on the map) or its place id; it passes
@@ -159,8 +348,9 @@ def read_bells(path: str | Path) -> dict[str, tuple[str, str]]:
 
     Returns
     -------
-    dict of str to (str, str)
-        Start and end times (``"HH:MM"``) by school name or place id.
+    BellTimes
+        Start and end times (``"HH:MM"``) by school name or place id, with the file and the
+        row of each school.
 
     Raises
     ------
@@ -215,12 +405,80 @@ def read_bells(path: str | Path) -> dict[str, tuple[str, str]]:
                              row=row_number, field="end", fix="Write times as HH:MM, the end after the start.")
         rows[school] = row_number
         bells[school] = (start, end)
-    return bells
+    return BellTimes(bells, path=path, rows=rows)
 
 
-def _bell_text(school: str, bells: Mapping[str, tuple[str, str]], ids: Mapping[str, str]) -> str:
-    times = bells.get(school) or bells.get(ids.get(school, ""))
-    return f"bells {times[0]} / {times[1]}" if times else "bell times not on file"
+def match_bells(bells: Mapping[str, tuple[str, str]] | None, places: pd.DataFrame, *,
+                area_name: str = "") -> tuple[dict[str, tuple[str, str]], list[str]]:
+    """Return the bell times of the plan's schools by place id, and a note per row that matches none.
+
+    A row names a school by place id, or by name (white space and letter case aside).
+    A school named by two rows keeps the row by place id, else the first row, and a note
+    says so: each school has one pair of bell times.
+
+    Parameters
+    ----------
+    bells
+        Bell times by school name or place id (:func:`read_bells`; a plain mapping counts
+        its rows in order and names no file).
+    places
+        The plan's places: ``place_id``, ``kind`` and ``name``; rows of kind ``"school"``
+        are matched.
+    area_name
+        The area's name, for the notes.
+
+    Returns
+    -------
+    times : dict of str to (str, str)
+        Start and end times (``"HH:MM"``) by school place id.
+    notes : list of str
+        One line per row that matches no school (the file, the row, the school as
+        written and the fix), and per school named twice.
+    """
+    from passages._names import clean_name
+
+    if not bells:
+        return {}, []
+    path = bells.path if isinstance(bells, BellTimes) else None
+    where = str(path) if path is not None else "bell times"
+    rows = bells.rows if isinstance(bells, BellTimes) else {}
+    schools = places[places["kind"] == "school"] if "kind" in places.columns else places
+    names = {str(place_id): clean_name(name) for place_id, name in zip(schools["place_id"], schools["name"],
+                                                                       strict=True)}
+    by_name: dict[str, list[str]] = {}
+    for place_id, name in names.items():
+        by_name.setdefault(name.casefold(), []).append(place_id)
+    times: dict[str, tuple[str, str]] = {}
+    source: dict[str, tuple[int, bool]] = {}  # place id -> (row, named by id)
+    notes: list[str] = []
+    for order, (school, pair) in enumerate(bells.items(), start=1):
+        row = rows.get(school, order)
+        by_id = school in names
+        matched = [school] if by_id else by_name.get(clean_name(school).casefold(), [])
+        if not matched:
+            close = difflib.get_close_matches(clean_name(school).casefold(), list(by_name), n=1, cutoff=0.6)
+            hint = f" Did you mean {names[by_name[close[0]][0]]!r}?" if close else ""
+            notes.append(f"{where}, row {row}: school {school!r} matches no school in the plan"
+                         + (f" of {area_name}" if area_name else "") + "; its bell times are not printed. "
+                         "Check the spelling against the schools in the plan (layer 'places' of plan.gpkg, "
+                         f"kind 'school'), or give the school's place id.{hint}")
+            continue
+        for place_id in matched:
+            if place_id in source:
+                first_row, first_by_id = source[place_id]
+                if by_id and not first_by_id:
+                    times[place_id], source[place_id] = pair, (row, True)
+                kept = row if by_id and not first_by_id else first_row
+                notes.append(f"{where}, rows {first_row} and {row}: both give the bell times of "
+                             f"{names[place_id]!r} ({place_id}); row {kept} is used. List each school once.")
+                continue
+            times[place_id], source[place_id] = pair, (row, by_id)
+    return times, notes
+
+
+def _bell_text(place_id: str, times: Mapping[str, tuple[str, str]]) -> str:
+    pair = times.get(place_id)
+    return f"bells {pair[0]} / {pair[1]}" if pair else "bell times not on file"
 
 
 def _draw_map(ax: plt.Axes, plan: Plan, duty: Assignment, model: CoverageModel) -> None:
@@ -292,20 +550,30 @@ def briefing_page(plan: Plan, coverage: Coverage, model: CoverageModel, duty: As
     else:
         lines.append(f"Post: {duty.corner}, whole window {duty.window}.")
     watched = watched_segments(duty, model)
-    ids = dict(zip(plan.places["name"].astype(str), plan.places["place_id"].astype(str), strict=False))
+    times, _ = match_bells(bells, plan.places)
     served = schools_served(plan, watched)
+    repeated = {name for name, count in Counter(name for _, name in served).items() if count > 1}
     lines.append("Schools whose walks you watch: " + ("; ".join(
-        f"{s} ({_bell_text(s, bells, ids)})" for s in served) if served else "none on this duty"))
-    hot = np.flatnonzero(plan.risk.hot)
-    order = hot[np.argsort(-plan.risk.risk_per_100m[hot], kind="stable")][:HOT_LISTED]
-    lines.append("Worst street segments in the area (risk per 100 m; * = on your duty):")
-    for i in order:
-        name = plan.index.segment_name[i] or "unnamed way"
-        lines.append(f"  {'*' if watched[i] else ' '} {name}: {plan.risk.risk_per_100m[i]:.2f}")
+        f"{name}{f' [{place_id}]' if name in repeated else ''} ({_bell_text(place_id, times)})"
+        for place_id, name in served) if served else "none on this duty"))
+    lines.extend(_segment_lines(duty_segments(plan, model, duty)))
     fig.text(0.06, 0.45, "\n".join(_wrap(lines, 110)), fontsize=8.2, va="top", family="DejaVu Sans Mono")
     fig.text(0.06, 0.02, "Streets © OpenStreetMap contributors (ODbL). Risk from LAPD open data, aggregated to "
              "streets. Blue: Safe Passages; dark red: hot segments.", fontsize=7, color="#4d4d4d")
     return fig
+
+
+def _segment_lines(rows: Sequence[ListedSegment]) -> list[str]:
+    """Return the page's list of street segments: the duty's own, then the nearby hot ones."""
+    lines = ["Worst street segments on your duty, then hot ones nearby (risk per 100 m of street; hot = one of "
+             "the area's hot segments, dark red on the map):"]
+    if not any(row.on_duty for row in rows):
+        lines.append("  on your duty  none with incidents on record")
+    for row in rows:
+        where = "on your duty" if row.on_duty else "nearby"
+        lines.append(f"  {where:<12}  {row.how:<12} {row.risk_per_100m:8.2f} {'hot' if row.hot else '   '}  "
+                     f"{row.street}")
+    return lines
 
 
 def _stop_minutes(beat: Footbeat) -> float:
@@ -330,7 +598,15 @@ def write_briefings(plan: Plan, coverage: Coverage, model: CoverageModel, out_di
     ``out_dir`` is a folder or an open :class:`~passages._io.OutputSet`. Names from files
     are drawn literally (no mathtext). Returns the paths written: ``"pdf"`` and one key per
     PNG page.
+
+    Warns
+    -----
+    UserWarning
+        Once per row of ``bells`` that matches no school of the plan, and per school given
+        twice (:func:`match_bells`): the file, the row, the school as written and the fix.
     """
+    for note in match_bells(bells, plan.places, area_name=plan.area.name)[1]:
+        warnings.warn(note, UserWarning, stacklevel=2)
     pdf_buffer = io.BytesIO()
     pages: dict[str, bytes] = {}
     with literal_text(), PdfPages(pdf_buffer, metadata={"Creator": "passages", "Producer": "passages",
