@@ -477,6 +477,8 @@ def brief_command(
     out: Annotated[Path | None, typer.Option("--out", help="Output folder (default maps/<area>/officers).")] = None,
 ) -> None:
     """Write what officers take out: their map, briefing sheets (PDF, PNG), GPX loops, and the GeoPackage."""
+    import warnings
+
     from passages.briefing import read_bells, write_officer_pack
     from passages.compare import run_scenarios
     from passages.scenarios import read_scenarios
@@ -491,14 +493,20 @@ def brief_command(
     names = [slug(s.name, field="scenario name", path=file) for s in scenarios]
     bell_times = read_bells(bells) if bells is not None else None
     folder = _out_folder(out, settings.maps_dir / slug(chosen.slug, field="--area") / "officers")
-    # one output set: each scenario's pack is a sub-folder the run replaces whole
-    with output_set(folder, owns=names) as output, console.status(f"{chosen.slug}: planning") as status:
+    # one output set: each scenario's pack is a sub-folder the run replaces whole; data notes
+    # (a bell-times row that matches no school) are gathered and printed once each on stderr
+    with warnings.catch_warnings(record=True) as caught, output_set(folder, owns=names) as output, \
+            console.status(f"{chosen.slug}: planning") as status:
+        warnings.simplefilter("always", UserWarning)
         runs = run_scenarios(chosen, scenarios, data_dir=data_dir, offline=offline, check_exact=False,
                              on_scenario=lambda name: status.update(f"{chosen.slug}: scenario {name}"))
         packs = {}
         for run in runs:
             status.update(f"{chosen.slug}: briefing {run.scenario.name}")
             packs[run.scenario.name] = write_officer_pack(run, _pack(output, run.scenario.name), bells=bell_times)
+    for note in dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, UserWarning)):
+        error_console.print(Text("warning: ", style="bold yellow").append(printable(note, limit=2000)),
+                            soft_wrap=True)
     for name, written in packs.items():
         pdf = written["pdf"]
         gpx = sorted(str(p.name) for key, p in written.items() if key.endswith(".gpx"))
