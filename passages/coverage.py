@@ -48,8 +48,9 @@ from scipy.sparse.csgraph import dijkstra
 from passages import _max_cover as search
 from passages import settings
 from passages._errors import InputError
-from passages.footbeats import Footbeat, corner_name, plan_footbeat, plan_footbeats
+from passages.footbeats import Footbeat, plan_footbeat, plan_footbeats
 from passages.scenarios import CoverageParameters, lap_minutes, window_minutes
+from passages.street_names import corner_name
 from passages.streetindex import StreetIndex
 
 if TYPE_CHECKING:

@@ -46,6 +46,7 @@ from passages._io import OutputSet, writing_to
 from passages._names import clean_name, csv_bytes, slug
 from passages.coverage import Coverage
 from passages.plan import Plan
+from passages.street_names import merge_steps
 from passages.streetindex import StreetIndex
 
 #: The layers of :func:`plan_layers`, in the order they are written.
@@ -58,14 +59,7 @@ ROUTE_SHEET_COLUMNS = ("pair_id", "purpose", "origin", "destination", "step", "s
 
 def street_runs(names: np.ndarray, lengths: np.ndarray) -> list[tuple[str, float]]:
     """Merge consecutive segments of the same street: ``[(street, metres), ...]`` in walking order."""
-    runs: list[tuple[str, float]] = []
-    for name, length in zip(names, lengths, strict=True):
-        label = str(name) if name else "(unnamed path)"
-        if runs and runs[-1][0] == label:
-            runs[-1] = (label, runs[-1][1] + float(length))
-        else:
-            runs.append((label, float(length)))
-    return runs
+    return merge_steps([str(n) for n in names], [float(v) for v in lengths])
 
 
 def route_sheet(plan: Plan) -> pd.DataFrame:
@@ -78,7 +72,7 @@ def route_sheet(plan: Plan) -> pd.DataFrame:
     routes = plan.route_set.routes
     for route, segments in zip(routes.to_dict("records"), plan.route_set.safer_segments, strict=True):
         walked = 0.0
-        runs = street_runs(plan.index.segment_name[segments], plan.index.segment_length[segments])
+        runs = street_runs(plan.index.segment_label[segments], plan.index.segment_length[segments])
         for step, (street, length) in enumerate(runs, start=1):
             walked += length
             rows.append({
@@ -102,7 +96,7 @@ def plan_layers(plan: Plan) -> dict[str, gpd.GeoDataFrame]:
     streets = streets.to_crs(wgs)
     routes = plan.route_set.routes.drop(columns=["origin_id", "origin_node", "dest_node"], errors="ignore").copy()
     routes["streets"] = [
-        " > ".join(name for name, _ in street_runs(plan.index.segment_name[s], plan.index.segment_length[s]))
+        " > ".join(name for name, _ in street_runs(plan.index.segment_label[s], plan.index.segment_length[s]))
         for s in plan.route_set.safer_segments
     ]
     places = plan.places.copy()

@@ -34,11 +34,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import shapely
 from scipy.sparse.csgraph import dijkstra
 from shapely.geometry import LineString
 
 from passages._graph_search import walk_back
+from passages.street_names import corner_name, merge_steps
 from passages.streetindex import StreetIndex, WeightedGraph
 
 if TYPE_CHECKING:
@@ -50,9 +50,6 @@ REUSED_PRIZE = 0.05
 
 #: Walking a segment of an earlier officer's loop costs ``1 + OVERLAP_PENALTY`` times its length.
 OVERLAP_PENALTY = 3.0
-
-#: An unnamed corner is named after the nearest named street within this distance (metres).
-CORNER_NAME_M = 60.0
 
 #: Added to the extra walking of an insertion (metres), so a free insertion has a finite ratio.
 _RATIO_FLOOR_M = 1.0
@@ -94,7 +91,7 @@ class Footbeat:
         Street segment indices (of the plan's :class:`StreetIndex`) in walking order, one
         per step between consecutive ``nodes``.
     street_names
-        Street name of each segment ("" when unnamed).
+        What to call each segment in directions (:attr:`StreetIndex.segment_label`).
     stops
         The lap's stops at its worst corners, in walking order.
     length_m
@@ -126,14 +123,7 @@ class Footbeat:
 
     def legs(self) -> list[tuple[str, float]]:
         """Return the loop as directions: consecutive segments of one street merged, (name, metres)."""
-        legs: list[tuple[str, float]] = []
-        for name, length in zip(self.street_names, self.segment_lengths, strict=True):
-            label = name or "unnamed way"
-            if legs and legs[-1][0] == label:
-                legs[-1] = (label, legs[-1][1] + length)
-            else:
-                legs.append((label, length))
-        return legs
+        return merge_steps(self.street_names, self.segment_lengths)
 
     def table(self) -> pd.DataFrame:
         """Return the ordered segments: ``order``, ``segment``, ``street``, ``length_m``, ``start_min``.
@@ -329,7 +319,7 @@ def plan_footbeat(
     seg_array = np.asarray(segments, dtype=np.int64)
     beat = Footbeat(
         officer=officer, start_node=int(index.node_ids[anchor]), nodes=index.node_ids[np.asarray(nodes)],
-        segments=seg_array, street_names=tuple(str(index.segment_name[s]) for s in segments),
+        segments=seg_array, street_names=tuple(str(index.segment_label[s]) for s in segments),
         stops=tuple(stops), length_m=lap_m, minutes=lap_m / speed_m_per_min + paused,
         budget_minutes=float(lap_minutes), value=0.0,
         geometry=index.path_geometry(np.asarray(nodes, dtype=np.int64), seg_array),
@@ -365,25 +355,6 @@ def plan_footbeats(
         walked[beat.segments] = True
         taken |= beat.watched(model)
     return beats
-
-
-def corner_name(index: StreetIndex, position: int) -> str:
-    """Return the names of the streets meeting at a node (by position), joined by " & ".
-
-    A node where only unnamed ways meet (a footway, a crossing) is named after the
-    nearest named street within :data:`CORNER_NAME_M`: "near <street>".
-    """
-    at = np.flatnonzero((index.segment_u == position) | (index.segment_v == position))
-    names = sorted({n for s in at for n in str(index.segment_name[s]).split(" / ") if n})
-    if names:
-        return " & ".join(names)
-    point = shapely.Point(index.node_xy[position])
-    near = index.segment_tree.query(point, predicate="dwithin", distance=CORNER_NAME_M)
-    named = [int(s) for s in near if index.segment_name[s]]
-    if not named:
-        return "unnamed corner"
-    nearest = min(named, key=lambda s: (shapely.distance(point, index.segment_geometry[s]), s))
-    return f"near {index.segment_name[nearest]}"
 
 
 def loop_overlap(first: Footbeat, second: Footbeat) -> float:

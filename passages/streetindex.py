@@ -43,6 +43,7 @@ from passages._graph_search import (
     square_tiles,
     walk_back_all,
 )
+from passages.street_names import abbreviate, describe, walking_names
 
 #: Weights below this are raised to it: csgraph must not meet zero-cost edges.
 MIN_WEIGHT = 1e-6
@@ -211,9 +212,42 @@ class StreetIndex:
         return cKDTree(self.node_xy) if len(self.node_xy) else None
 
     @cached_property
-    def segment_name(self) -> np.ndarray:
-        """Street name of each segment ("" when unnamed; several joined by " / ")."""
+    def segment_osm_name(self) -> np.ndarray:
+        """OSM name of each segment ("" when unnamed; several joined by " / ")."""
         return np.asarray(edge_names(self._raw_names), dtype=object)
+
+    @cached_property
+    def _walking_names(self) -> tuple[np.ndarray, np.ndarray]:
+        return walking_names(self.segment_osm_name, self.segment_highway, self.segment_geometry, self.segment_length)
+
+    @property
+    def segment_name(self) -> np.ndarray:
+        """Street name to walk by of each segment ("" when no street is near).
+
+        The OSM name where the way has one; an unnamed sidewalk takes the name of the
+        street it runs beside, a crossing reads "across X at Y"
+        (:func:`passages.street_names.walking_names`).
+        """
+        return self._walking_names[0]
+
+    @segment_name.setter
+    def segment_name(self, names: np.ndarray) -> None:
+        """Replace the names (each non-empty one counts as an OSM name); the labels follow."""
+        names = np.asarray(names, dtype=object)
+        self._walking_names = (names, np.where(names != "", "osm", "").astype(object))
+        self.__dict__.pop("segment_label", None)
+
+    @property
+    def segment_name_source(self) -> np.ndarray:
+        """Where each :attr:`segment_name` comes from: "osm", "beside", "crossing", "near" or ""."""
+        return self._walking_names[1]
+
+    @cached_property
+    def segment_label(self) -> np.ndarray:
+        """What to call each segment in directions: its :attr:`segment_name` in short form
+        ("E 5th St"), else what it is ("footpath")."""
+        return np.asarray([abbreviate(name) if name else describe(highway) for name, highway
+                           in zip(self.segment_name, self.segment_highway, strict=True)], dtype=object)
 
     @cached_property
     def segment_highway(self) -> np.ndarray:
@@ -557,14 +591,16 @@ class StreetIndex:
     def segment_frame(self, **columns: np.ndarray) -> gpd.GeoDataFrame:
         """Return the segment table as a GeoDataFrame in the index CRS.
 
-        Columns: ``segment`` (index), ``u``/``v`` (OSM node ids), ``name``, ``highway``,
-        ``length_m`` and any extra per-segment arrays given as keyword arguments.
+        Columns: ``segment`` (index), ``u``/``v`` (OSM node ids), ``name`` (the name to
+        walk by, :attr:`segment_name`), ``osm_name``, ``highway``, ``length_m`` and any
+        extra per-segment arrays given as keyword arguments.
         """
         data: dict[str, Any] = {
             "segment": np.arange(self.n_segments),
             "u": self.node_ids[self.segment_u],
             "v": self.node_ids[self.segment_v],
             "name": self.segment_name,
+            "osm_name": self.segment_osm_name,
             "highway": self.segment_highway,
             "length_m": self.segment_length,
         }

@@ -19,8 +19,8 @@ from passages.plan import Plan, make_plan
 
 DOCUMENTED = {
     "study_area": {"area", "name", "radius_m"},
-    "streets": {"segment", "u", "v", "name", "highway", "length_m", "risk_mass", "risk_per_100m", "hot", "demand",
-                "on_passage"},
+    "streets": {"segment", "u", "v", "name", "osm_name", "highway", "length_m", "risk_mass", "risk_per_100m", "hot",
+                "demand", "on_passage"},
     "passages": {"segment", "name", "length_m", "risk_per_100m", "demand", "on_passage"},
     "routes": {"pair_id", "purpose", "origin_name", "dest_name", "dest_kind", "demand", "shortest_m", "safer_m",
                "detour_ratio", "shortest_exposure", "safer_exposure", "lambda_used", "streets"},
@@ -93,7 +93,7 @@ def test_route_sheet_walks_each_safer_path_street_by_street(written: dict[str, P
 def test_street_runs_merge_consecutive_segments_of_one_street() -> None:
     runs = street_runs(np.array(["A St", "A St", "", "B Ave", "A St"], dtype=object),
                        np.array([10.0, 20.0, 5.0, 40.0, 1.0]))
-    assert runs == [("A St", 30.0), ("(unnamed path)", 5.0), ("B Ave", 40.0), ("A St", 1.0)]
+    assert runs == [("A St", 30.0), ("unnamed way", 5.0), ("B Ave", 40.0), ("A St", 1.0)]
     assert route_sheet.__doc__
 
 

@@ -45,7 +45,7 @@ def assert_closed_connected_within_budget(beat: Footbeat, index: StreetIndex, *,
     assert beat.minutes <= beat.budget_minutes + 1e-9
     assert beat.geometry.coords[0] == pytest.approx(beat.geometry.coords[-1])
     assert beat.geometry.length == pytest.approx(beat.length_m, rel=0.02)
-    assert list(beat.street_names) == [str(index.segment_name[s]) for s in beat.segments]
+    assert list(beat.street_names) == [str(index.segment_label[s]) for s in beat.segments]
 
 
 @pytest.mark.parametrize("slug", SAMPLES)

@@ -80,8 +80,10 @@ def test_names_and_highways_read_as_text() -> None:
     graph.add_edge(1, 2, length=100.0, name=["Main St", "Route 1"], highway=["primary", "secondary"])
     graph.add_edge(2, 3, length=100.0, highway="footway")
     index = StreetIndex(graph)
-    assert index.segment_name.tolist() == ["Main St / Route 1", ""]
+    assert index.segment_osm_name.tolist() == ["Main St / Route 1", ""]
     assert index.segment_highway.tolist() == ["primary / secondary", "footway"]
+    # the footway leaving Main St is walked by as a footpath off it
+    assert index.segment_name.tolist() == ["Main St / Route 1", "footpath off Main St / Route 1"]
 
 
 @settings(max_examples=25, deadline=None)
