@@ -94,7 +94,8 @@ class Styled(folium.GeoJson):
     folium's GeoJson either styles through a per-feature lookup table or resets each
     feature's style from ``feature.properties.style``; one style per layer (a layer per
     risk class) costs no bytes per feature. Points become markers with a ``L.divIcon``
-    (plain HTML, nothing loaded from a CDN).
+    (plain HTML, nothing loaded from a CDN). ``pane`` puts the layer in one of
+    :data:`PANES`; ``svg`` draws its lines with an SVG renderer instead of the map's canvas.
     """
 
     _template = Template(
@@ -102,9 +103,16 @@ class Styled(folium.GeoJson):
         {% macro script(this, kwargs) %}
         var {{ this.get_name() }} = L.geoJson(null, {
             style: {{ this.line_style_js }},
+            {%- if this.pane_js %}
+            pane: {{ this.pane_js }},
+            {%- endif %}
+            {%- if this.svg %}
+            renderer: L.svg({pane: {{ this.pane_js or '"overlayPane"' }}}),
+            {%- endif %}
             {%- if this.marker_icon_js %}
             pointToLayer: function (feature, latlng) {
-                return L.marker(latlng, {icon: L.divIcon({{ this.marker_icon_js }})});
+                return L.marker(latlng, {icon: L.divIcon({{ this.marker_icon_js }})
+                    {%- if this.pane_js %}, pane: {{ this.pane_js }}{% endif %}});
             },
             {%- endif %}
         });
@@ -121,8 +129,14 @@ class Styled(folium.GeoJson):
         marker_html: str | None = None,
         tooltip: tuple[Sequence[str], Sequence[str]] | None = None,
         labels: bool = True,
+        pane: str | None = None,
+        svg: bool = False,
     ) -> None:
         super().__init__(data, control=False)
+        # A map pane of its own (see PANES) orders layers above others; an SVG renderer in
+        # that pane keeps the canvas of the layers below reachable by the pointer.
+        self.pane_js = compact_json(pane) if pane else ""
+        self.svg = svg
         self.data_js = compact_json(data)
         self.line_style_js = compact_json(line_style or {})
         self.marker_icon_js = (
@@ -155,23 +169,46 @@ def icon_row(marker_html: str, label: str) -> str:
     return f'<div class="pp-row"><span class="pp-key">{marker_html}</span>{label}</div>'
 
 
+def dash_row(color: str, weight: float, dash: str, label: str) -> str:
+    """Return a legend row with a dashed line drawn as the map draws it (an inline SVG)."""
+    return (
+        f'<div class="pp-row"><svg class="pp-line" width="28" height="{weight + 4:g}" aria-hidden="true">'
+        f'<line x1="0" y1="{weight / 2 + 2:g}" x2="28" y2="{weight / 2 + 2:g}" stroke="{color}" '
+        f'stroke-width="{weight:g}" stroke-dasharray="{dash}"/></svg>{label}</div>'
+    )
+
+
+def icons_row(markers_html: Sequence[str], label: str) -> str:
+    """Return a legend row with several markers side by side (an officer's numbered posts)."""
+    keys = "".join(markers_html)
+    return f'<div class="pp-row"><span class="pp-keys">{keys}</span>{label}</div>'
+
+
 MAP_CSS = """
 .leaflet-container { background: #ffffff; }
 .leaflet-control-attribution { max-width: calc(100vw - 120px); }
 @media (max-width: 600px) { .leaflet-control-attribution { font-size: 9px; } }
+/* beside the open legend (10 + 250 px wide at the bottom left), never under it */
+@media (min-width: 601px) { .leaflet-control-attribution { max-width: calc(100vw - 290px); } }
 .pp-box { position: fixed; z-index: 1000; background: rgba(255,255,255,0.94);
   border: 1px solid #8c8c8c; border-radius: 6px; box-shadow: 0 1px 4px rgba(0,0,0,0.3);
   font: 12px/1.35 "Helvetica Neue", Arial, sans-serif; color: #1a1a1a; }
 .pp-title { top: 10px; left: 54px; max-width: calc(100% - 130px); padding: 6px 10px;
   font-size: 15px; font-weight: bold; }
 .pp-legend { left: 10px; bottom: 62px; padding: 6px 10px; max-width: 250px;
-  max-height: calc(100% - 120px); overflow-y: auto; }
+  max-height: calc(100% - 250px); overflow-y: auto; }
 .pp-legend summary { font-weight: bold; cursor: pointer; min-height: 32px; line-height: 32px; }
 .pp-legend h4 { margin: 6px 0 2px; font-size: 12px; }
 .pp-row { display: flex; align-items: center; min-height: 18px; }
 .pp-line { display: inline-block; width: 28px; margin-right: 8px; }
 .pp-key { display: inline-block; width: 28px; margin-right: 8px; }
 .pp-key .pp-place { margin: 1px 3px; }
+.pp-keys { display: inline-flex; gap: 3px; min-width: 28px; margin-right: 8px; }
+.pp-street-label { position: absolute; left: 0; top: 0; white-space: nowrap; pointer-events: none;
+  font: bold 11px/1.1 "Helvetica Neue", Arial, sans-serif; color: #1a1a1a; letter-spacing: 0.2px;
+  text-shadow: 0 0 2px #ffffff, 0 0 2px #ffffff, 0 0 3px #ffffff, 0 0 4px #ffffff; }
+.pp-label-anchor { background: none; border: none; }
+.leaflet-pp-loops-pane > svg { pointer-events: none; }
 .pp-icon { background: none; border: none; }
 .pp-place { width: 16px; height: 16px; border-radius: 50%; border: 2px solid #ffffff;
   box-shadow: 0 0 2px #000000; color: #ffffff; text-align: center;
@@ -205,7 +242,8 @@ class Legend(branca.element.MacroElement):
         {{ this.body }}
         </details>
         <script>
-        if (window.innerWidth < 600) { document.getElementById("pp-legend").open = false; }
+        // closed on a phone and in a small frame (a side-by-side page): open, it would hide the map
+        if (window.innerWidth < 600 || window.innerHeight < 700) { document.getElementById("pp-legend").open = false; }
         window.addEventListener("beforeprint", function () {
           document.getElementById("pp-legend").open = true;
         });
@@ -266,6 +304,65 @@ class FitBounds(branca.element.MacroElement):
 
 
 # --------------------------------------------------------------------------- map
+
+#: Map panes above Leaflet's overlay pane (400, the streets and passages) and their z-index:
+#: footbeat loops above the passages, street names above the lines, posts above the place
+#: markers (600) and below the tooltips (650).
+PANES: dict[str, int] = {"pp-loops": 450, "pp-labels": 560, "pp-posts": 620}
+
+
+class Panes(branca.element.MacroElement):
+    """Create the map panes of :data:`PANES`; add it to the map before any layer."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        {%- for name, z_index in this.panes %}
+        {{ this._parent.get_name() }}.createPane({{ name }}).style.zIndex = {{ z_index }};
+        {%- endfor %}
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._name = "Panes"
+        self.panes = [(compact_json(name), int(z_index)) for name, z_index in PANES.items()]
+
+
+class ZoomGate(branca.element.MacroElement):
+    """Show layers only from a zoom level up (street zoom), or only below it with ``below``.
+
+    A layer is added to and removed from its parent (a layer-control group), not the map,
+    so a group the reader switched off stays off at every zoom.
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        (function (map, pairs) {
+          function show() {
+            var near = map.getZoom() >= {{ this.min_zoom }}{{ " === false" if this.below }};
+            pairs.forEach(function (pair) {
+              if (near) { pair[1].addLayer(pair[0]); } else { pair[1].removeLayer(pair[0]); }
+            });
+          }
+          map.on("zoomend", show);
+          show();
+        })({{ this._parent.get_name() }}, [
+        {%- for layer in this.layers -%}
+        [{{ layer.get_name() }}, {{ layer._parent.get_name() }}]{{ "," if not loop.last }}
+        {%- endfor %}]);
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, layers: Sequence[branca.element.Element], *, min_zoom: int, below: bool = False) -> None:
+        super().__init__()
+        self._name = "ZoomGate"
+        self.layers = list(layers)
+        self.min_zoom = int(min_zoom)
+        self.below = below
 
 
 def renumber(root: branca.element.Element) -> None:

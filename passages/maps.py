@@ -37,13 +37,18 @@ from passages._map_elements import (
     FitBounds,
     Legend,
     Locate,
+    Panes,
     Styled,
+    ZoomGate,
+    dash_row,
     feature_collection,
     icon_row,
+    icons_row,
     inline_leaflet,
     renumber,
     swatch_row,
 )
+from passages._map_labels import LABEL_MIN_ZOOM, StreetLabels, label_points
 from passages.areas import Area
 
 __all__ = [
@@ -53,6 +58,8 @@ __all__ = [
     "PLACE_STYLES",
     "RISK_COLORS",
     "ZERO_RISK_COLOR",
+    "officer_color",
+    "officer_dash",
     "plan_map",
     "save_map",
 ]
@@ -103,6 +110,17 @@ PASSAGE_WEIGHTS: tuple[float, ...] = (6.0, 8.5, 11.0)
 SEGMENT_COLUMNS = ("name", "length_m", "risk_per_100m", "hot")
 PASSAGE_COLUMNS = ("name", "length_m", "demand", "risk_per_100m")
 PLACE_COLUMNS = ("kind", "name", "snap_m", "usable")
+
+#: Places no route uses (of a frame with a ``routed`` column) show from this zoom up: a
+#: downtown plan has over a hundred transit stops, which would bury the passages at first.
+UNROUTED_MIN_ZOOM = LABEL_MIN_ZOOM
+
+#: Places of one kind within this distance (metres) make one marker (bus stops on facing
+#: corners of one crossing).
+PLACE_MERGE_M = 40.0
+
+#: Below street zoom, places of one kind within this distance (metres) make one marker.
+PLACE_CLUSTER_M = 150.0
 
 # --------------------------------------------------------------------------- inputs
 
@@ -289,7 +307,13 @@ def _marker_html(letter: str, color: str, usable: bool) -> str:
 
 
 def _add_places(fmap: folium.Map, places: GeoDataFrame) -> list[str]:
-    """Draw one layer per kind of place; return the legend rows of the kinds shown."""
+    """Draw one layer per kind of place; return the legend rows of the kinds shown.
+
+    With a ``routed`` column, the usable places no route uses show only from
+    :data:`UNROUTED_MIN_ZOOM` up; the places a route starts or ends at show at every zoom,
+    those of one kind within :data:`PLACE_CLUSTER_M` of each other as one marker below
+    that zoom (a marker is about 200 m wide at zoom 14), each from it up.
+    """
     kinds = places["kind"].astype("string").str.strip().str.lower()
     unknown = sorted(set(kinds.dropna()) - set(PLACE_STYLES)) + (
         ["<missing>"] if kinds.isna().any() else []
@@ -300,36 +324,87 @@ def _add_places(fmap: folium.Map, places: GeoDataFrame) -> list[str]:
             fix="Use one of " + ", ".join(PLACE_STYLES) + ".",
         )
     usable = places["usable"].fillna(False).astype(bool).to_numpy()
+    routed = (
+        places["routed"].fillna(False).astype(bool).to_numpy()
+        if "routed" in places.columns else np.ones(len(places), dtype=bool)
+    )
     snap_m = pd.to_numeric(places["snap_m"], errors="coerce").to_numpy(dtype=float)
     rows_html = []
+    near: list[Styled] = []
+    far: list[Styled] = []
+    unrouted = False
     for kind, (layer_name, label, letter, color) in PLACE_STYLES.items():
         of_kind = (kinds == kind).to_numpy()
         if not of_kind.any():
             continue
         group = folium.FeatureGroup(name=layer_name, show=True).add_to(fmap)
-        for is_usable in (False, True):
-            rows = np.flatnonzero(of_kind & (usable == is_usable))
+        # (usable, routed, merge radius in metres, drawn: "all" zooms, "near" or "far" only)
+        for is_usable, is_routed, merge_m, zooms in (
+            (False, None, 0.0, "all"), (True, False, PLACE_MERGE_M, "near"),
+            (True, True, PLACE_MERGE_M, "near"), (True, True, PLACE_CLUSTER_M, "far"),
+        ):
+            shown = ~usable if not is_usable else usable & (routed == is_routed)
+            rows = np.flatnonzero(of_kind & shown)
             if not rows.size:
                 continue
-            props: dict[str, list[Any]] = {
-                "name": [_text(places["name"].iloc[i], f"unnamed {label.lower()}") for i in rows]
-            }
+            names = [_text(places["name"].iloc[i], f"unnamed {label.lower()}") for i in rows]
+            if merge_m:
+                rows, names = _merge_close(places, rows, names, merge_m)
+            props: dict[str, list[Any]] = {"name": names}
             fields: tuple[str, ...] = ("name",)
             if not is_usable:
                 props["note"] = [_unusable_note(snap_m[i]) for i in rows]
                 fields = ("name", "note")
-            Styled(
+            layer = Styled(
                 feature_collection(places.iloc[rows], props),
                 marker_html=_marker_html(letter, color, is_usable),
                 tooltip=(fields, fields),
                 labels=False,
-            ).add_to(group)
+            )
+            layer.add_to(group)
+            if zooms == "near":
+                near.append(layer)
+                unrouted = unrouted or not is_routed
+            elif zooms == "far":
+                far.append(layer)
         rows_html.append(icon_row(_marker_html(letter, color, True), label))
+    if near:
+        ZoomGate(near, min_zoom=UNROUTED_MIN_ZOOM).add_to(fmap)
+    if far:
+        ZoomGate(far, min_zoom=UNROUTED_MIN_ZOOM, below=True).add_to(fmap)
+    if unrouted:
+        rows_html.append(
+            f'<div class="pp-row pp-note">Places no route uses show from zoom {UNROUTED_MIN_ZOOM} (street level)</div>'
+        )
     if not usable.all():
         rows_html.append(
             icon_row(_marker_html("", UNUSABLE_COLOR, False), "too far from any street: not routed")
         )
     return rows_html
+
+
+def _merge_close(
+    places: GeoDataFrame, rows: np.ndarray, names: list[str], radius_m: float
+) -> tuple[np.ndarray, list[str]]:
+    """Return one row per group of places within ``radius_m`` metres of the group's first one.
+
+    Two bus stops on facing corners make one marker (the first row's point) whose name
+    lists both (``"A; B"``): they are one place to an officer, and two markers hide the
+    corner. Rows keep their order; names are already escaped.
+    """
+    if len(rows) < 2:
+        return rows, names
+    points = places.iloc[rows].to_crs(places.iloc[rows].estimate_utm_crs())
+    xy = shapely.get_coordinates(np.asarray(points.geometry.values, dtype=object))
+    leader = np.full(len(rows), -1)
+    for i in range(len(rows)):
+        if leader[i] >= 0:
+            continue
+        near = (np.hypot(*(xy - xy[i]).T) <= radius_m) & (leader < 0)
+        leader[near] = i
+    kept = np.flatnonzero(leader == np.arange(len(rows)))
+    merged = ["; ".join(dict.fromkeys(names[j] for j in np.flatnonzero(leader == i))) for i in kept]
+    return rows[kept], merged
 
 
 def _unusable_note(snap_m: float) -> str:
@@ -378,6 +453,23 @@ def _add_base_tiles(fmap: folium.Map, tiles: bool) -> None:
 #: Line colours of the officers' loops (ColorBrewer Dark2 without the blue-violet close to
 #: the passages' blue); the n-th officer takes the n-th colour, cycling.
 OFFICER_COLORS: tuple[str, ...] = ("#d95f02", "#1b9e77", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666")
+
+#: Dash patterns (SVG ``stroke-dasharray``, pixels) of the officers' loops: the n-th officer
+#: takes the n-th pattern, cycling, so two loops differ in dash as well as colour (and stay
+#: apart on a greyscale print). Six patterns against seven colours: 42 officers before a
+#: colour and dash pair comes back.
+OFFICER_DASHES: tuple[str, ...] = ("14 6", "5 5", "18 5 4 5", "9 4", "2 5", "14 3 4 3 4 3")
+
+#: The white casing under a loop, so a dashed loop stands out on a passage's blue.
+LOOP_CASING = {"color": "#ffffff", "weight": 9, "opacity": 0.9, "interactive": False}
+
+#: Width (pixels) of a footbeat loop.
+LOOP_WEIGHT = 5.0
+
+#: Panes of the officers' layers (see ``passages._map_elements.PANES``): above the passages.
+LOOP_PANE = "pp-loops"
+POST_PANE = "pp-posts"
+
 POST_COLUMNS = ("number", "officer", "label")
 LOOP_COLUMNS = ("officer", "label", "length_m", "minutes")
 
@@ -387,31 +479,52 @@ def officer_color(officer: int) -> str:
     return OFFICER_COLORS[(int(officer) - 1) % len(OFFICER_COLORS)]
 
 
+def officer_dash(officer: int) -> str:
+    """Return the dash pattern of an officer's loop (officers are numbered from 1)."""
+    return OFFICER_DASHES[(int(officer) - 1) % len(OFFICER_DASHES)]
+
+
 def _officer_marker(number: str, color: str) -> str:
     return f'<div class="pp-officer" style="background:{color}">{html.escape(number)}</div>'
 
 
+def _numbers_label(officer: int, what: str, numbers: Sequence[str]) -> str:
+    """Return "Officer 2: posts 1, 4" with the numbers the map's markers carry."""
+    plural = what if len(numbers) == 1 else f"{what}s"
+    return html.escape(f"Officer {officer}: {plural} {', '.join(numbers)}")
+
+
 def _add_officers(fmap: folium.Map, posts: GeoDataFrame | None, loops: GeoDataFrame | None) -> list[str]:
-    """Draw footbeat loops and numbered posts, one colour per officer; return legend rows."""
-    rows_html: list[str] = []
-    officers: set[int] = set()
+    """Draw footbeat loops and numbered posts, one colour and dash per officer; return legend rows.
+
+    Loops and posts go in panes above the passages and the places. The legend gives each
+    officer's loop (colour and dash) and the very numbers of the officer's markers.
+    """
+    loop_rows: dict[int, str] = {}
+    numbers: dict[int, list[str]] = {}
     if loops is not None and len(loops):
         loops = _check_frame(loops, "loops", LOOP_COLUMNS, ("LineString", "MultiLineString"))
         group = folium.FeatureGroup(name="Footbeat loops", show=True).add_to(fmap)
-        for officer in sorted({int(o) for o in loops["officer"]}):
-            rows = np.flatnonzero(loops["officer"].astype(int).to_numpy() == officer)
+        loop_officers = loops["officer"].astype(int).to_numpy()
+        for officer in sorted({int(o) for o in loop_officers}):
+            rows = np.flatnonzero(loop_officers == officer)
             props: dict[str, list[Any]] = {
                 "label": [_text(loops["label"].iloc[i], f"officer {officer}") for i in rows],
                 "length_m": [round(float(loops["length_m"].iloc[i])) for i in rows],
                 "minutes": [round(float(loops["minutes"].iloc[i])) for i in rows],
             }
+            Styled(feature_collection(loops.iloc[rows], {}), line_style=LOOP_CASING, pane=LOOP_PANE,
+                   svg=True).add_to(group)
             Styled(
                 feature_collection(loops.iloc[rows], props),
-                line_style={"color": officer_color(officer), "weight": 4, "opacity": 0.95, "dashArray": "10 6"},
+                line_style={"color": officer_color(officer), "weight": LOOP_WEIGHT, "opacity": 0.95,
+                            "dashArray": officer_dash(officer), "lineCap": "butt"},
                 tooltip=(("label", "length_m", "minutes"), ("Footbeat", "Length (m)", "Minutes")),
+                pane=LOOP_PANE, svg=True,
             ).add_to(group)
-            officers.add(officer)
-            rows_html.append(swatch_row(officer_color(officer), 4, f"Officer {officer}: footbeat loop"))
+            loop_rows[officer] = dash_row(
+                officer_color(officer), LOOP_WEIGHT, officer_dash(officer), f"Officer {officer}: footbeat loop"
+            )
     if posts is not None and len(posts):
         posts = _check_frame(posts, "posts", POST_COLUMNS, ("Point",))
         group = folium.FeatureGroup(name="Posts and stops", show=True).add_to(fmap)
@@ -424,11 +537,37 @@ def _add_officers(fmap: folium.Map, posts: GeoDataFrame | None, loops: GeoDataFr
                 marker_html=_officer_marker(number, officer_color(officer)),
                 tooltip=(("label",), ("label",)),
                 labels=False,
+                pane=POST_PANE,
             ).add_to(group)
-            if officer not in officers:
-                officers.add(officer)
-                rows_html.append(icon_row(_officer_marker("1", officer_color(officer)), f"Officer {officer}: posts"))
+            numbers.setdefault(officer, []).append(number)
+    rows_html: list[str] = []
+    for officer in sorted({*loop_rows, *numbers}):
+        if officer in loop_rows:
+            rows_html.append(loop_rows[officer])
+        color = officer_color(officer)
+        standing = [n for n in numbers.get(officer, []) if "." not in n]
+        stops = [n for n in numbers.get(officer, []) if "." in n]
+        for what, shown in (("post", standing), ("stop", stops)):
+            if shown:
+                keys = [_officer_marker(n, color) for n in shown[:2]]
+                rows_html.append(icons_row(keys, _numbers_label(officer, what, shown)))
     return rows_html
+
+
+def _add_labels(
+    fmap: folium.Map,
+    segments: GeoDataFrame,
+    passages: GeoDataFrame,
+    posts: GeoDataFrame | None,
+    loops: GeoDataFrame | None,
+) -> int:
+    """Draw the street names of the passages, loops and posts from street zoom up; return their number."""
+    data = label_points(segments, passages, loops=loops, posts=posts)
+    if not data["features"]:
+        return 0
+    group = folium.FeatureGroup(name=f"Street names (from zoom {LABEL_MIN_ZOOM})", show=True).add_to(fmap)
+    StreetLabels(data, group, min_zoom=LABEL_MIN_ZOOM).add_to(fmap)
+    return len(data["features"])
 
 
 def plan_map(
@@ -462,7 +601,10 @@ def plan_map(
     places
         Destinations, Points in EPSG:4326, with ``kind`` (``"school"``, ``"transit"``,
         ``"park"``, ``"library"``), ``name``, ``snap_m`` (metres to the nearest street) and
-        ``usable`` (bool); unusable places are greyed with a note.
+        ``usable`` (bool); unusable places are greyed with a note. An optional ``routed``
+        (bool) column says which places a route starts or ends at: the others (a downtown
+        plan has over a hundred transit stops) show only from street zoom
+        (:data:`UNROUTED_MIN_ZOOM`) up, so the first view is not buried under markers.
     title
         Shown at the top of the map and as the page title; default "Safe Passages: <area>".
     credits
@@ -482,10 +624,18 @@ def plan_map(
         corner, times).
     loops
         Footbeat loops, LineStrings in EPSG:4326, with ``officer`` (int, 1-based), ``label``,
-        ``length_m`` (metres) and ``minutes``; each officer has one colour.
+        ``length_m`` (metres) and ``minutes``; each officer has one colour and one dash
+        pattern (:func:`officer_color`, :func:`officer_dash`). Loops and posts are drawn
+        above the passages and the places; the legend lists each officer's loop and the
+        numbers of the officer's markers.
     community
         The public map: the Safe Passages and places only; no street risk, no hot
         segments, no posts or loops (``segments``, ``posts`` and ``loops`` are not drawn).
+
+    Street names (the ``name`` of the segments: the index's own names, blanks skipped)
+    label the passages, the loops and the streets meeting at a post from zoom
+    :data:`~passages._map_labels.LABEL_MIN_ZOOM` up: one label per run of consecutive
+    segments of one name, turned along the street, drawn as text (no web tiles needed).
 
     Raises
     ------
@@ -504,7 +654,7 @@ def plan_map(
     title = title if title is not None else f"Safe Passages: {area.name}"
     fmap = folium.Map(
         location=[area.lat, area.lon], zoom_start=15, tiles=None, prefer_canvas=True,
-        control_scale=True,
+        control_scale=True, zoom_snap=0.25,
     )
     figure = fmap.get_root()
     assert isinstance(figure, branca.element.Figure)
@@ -517,6 +667,7 @@ def plan_map(
         fmap.default_css = list(LEAFLET_CSS)
     figure.title = html.escape(title)
     _add_base_tiles(fmap, tiles)
+    Panes().add_to(fmap)
 
     _add_outline(fmap, area)
     risk_rows = [] if community else _add_streets(fmap, segments, risk)
@@ -524,7 +675,14 @@ def plan_map(
     # Above the passages, so a hot stretch of a passage shows as a dark core.
     n_hot = 0 if community else _add_hot(fmap, segments, risk)
     place_rows = _add_places(fmap, places)
-    officer_rows = [] if community else _add_officers(fmap, posts, loops)
+    if community:
+        posts = loops = None
+    if posts is not None and len(posts):
+        posts = _check_frame(posts, "posts", POST_COLUMNS, ("Point",))
+    if loops is not None and len(loops):
+        loops = _check_frame(loops, "loops", LOOP_COLUMNS, ("LineString", "MultiLineString"))
+    officer_rows = _add_officers(fmap, posts, loops)
+    _add_labels(fmap, segments, passages, posts, loops)
 
     if n_hot:
         risk_rows.append(swatch_row(HOT_COLOR, HOT_WEIGHT, "Hot segment (highest risk)"))

@@ -324,16 +324,18 @@ def map_layers(plan: Plan) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoD
     """Return what a plan map draws, in EPSG:4326: the segments, the passages, the places.
 
     Places are points (a park at its representative point), the site (centre or
-    entrances) first as places of kind ``"site"``.
+    entrances) first as places of kind ``"site"``; ``routed`` says which a route uses.
     """
     segments = plan.segments().to_crs(settings.input_crs)
     passages = segments[segments["demand"] > 0].reset_index(drop=True)
     places = plan.places.copy()
     places["geometry"] = places.geometry.representative_point()
+    routes = plan.route_set.routes
+    places["routed"] = places["place_id"].isin({*routes["origin_id"], *routes["dest_id"]})
     origins = site_origins(plan.area, plan.index)
     origin_xy = plan.index.node_xy[plan.index.node_positions([o.node for o in origins])]
     sites = gpd.GeoDataFrame(
-        {"kind": "site", "name": [o.name for o in origins], "snap_m": 0.0, "usable": True},
+        {"kind": "site", "name": [o.name for o in origins], "snap_m": 0.0, "usable": True, "routed": True},
         geometry=gpd.points_from_xy(origin_xy[:, 0], origin_xy[:, 1]), crs=places.crs,
     )
     places = pd.concat([sites, places], ignore_index=True).to_crs(settings.input_crs)

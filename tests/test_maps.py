@@ -111,7 +111,7 @@ def page(inputs: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> st
 def layers(page: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     """The (style, FeatureCollection) of every GeoJSON layer drawn, in order."""
     styles = [json.loads(m) for m in re.findall(r"^\s*style: (\{.*\}),$", page, re.MULTILINE)]
-    datas = [json.loads(m) for m in re.findall(r"\.addData\((\{.*\})\);$", page, re.MULTILINE)]
+    datas = [json.loads(m) for m in re.findall(r"geo_json_\d+\.addData\((\{.*\})\);$", page, re.MULTILINE)]
     assert len(styles) == len(datas) > 0
     return list(zip(styles, datas, strict=True))
 
