@@ -246,7 +246,8 @@ class StreetIndex:
     def segment_label(self) -> np.ndarray:
         """What to call each segment in directions: its :attr:`segment_name` in short form
         ("E 5th St"), else what it is ("footpath")."""
-        return np.asarray([abbreviate(name) if name else describe(highway) for name, highway
+        short = {name: abbreviate(str(name)) for name in set(self.segment_name.tolist()) if name}
+        return np.asarray([short[name] if name else describe(highway) for name, highway
                            in zip(self.segment_name, self.segment_highway, strict=True)], dtype=object)
 
     @cached_property
