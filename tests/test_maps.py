@@ -337,3 +337,85 @@ def test_maps_carry_leaflet_inline_unless_asked_not_to(inputs: dict[str, Any]) -
     linked = plan_map(**inputs, tiles=False, self_contained=False).get_root().render()
     assert "leaflet@1.9.4/dist/leaflet.js" in linked
     assert len(linked) < len(inline)
+
+
+# --------------------------------------------------------------------------- officer-grade
+
+
+def officer_frames() -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """Posts numbered by rank (officer 1 holds posts 3 and 7) and one loop of officer 2."""
+    posts = gpd.GeoDataFrame(
+        {"number": ["3", "7", "2.1"], "officer": [1, 1, 2],
+         "label": ["Post 3: Avenue 2 & E 2nd St", "Post 7", "Officer 2, stop 1"]},
+        geometry=[Point(LON, LAT), Point(LON + 0.001, LAT), Point(LON - 0.001, LAT)], crs=4326,
+    )
+    ring = LineString([(LON - 0.002, LAT - 0.001), (LON + 0.002, LAT - 0.001), (LON + 0.002, LAT + 0.001),
+                       (LON - 0.002, LAT + 0.001), (LON - 0.002, LAT - 0.001)])
+    loops = gpd.GeoDataFrame({"officer": [2], "label": ["Officer 2: loop"], "length_m": [900.0], "minutes": [12.0]},
+                             geometry=[ring], crs=4326)
+    return posts, loops
+
+
+def label_data(page: str) -> dict[str, Any]:
+    found = re.findall(r"^\s*labels\.addData\((\{.*\})\);$", page, re.MULTILINE)
+    assert len(found) == 1, "one street-name layer"
+    return dict(json.loads(found[0]))
+
+
+def test_street_names_are_drawn_offline_from_street_zoom(inputs: dict[str, Any]) -> None:
+    page = plan_map(**inputs, tiles=False).get_root().render()
+    data = label_data(page)
+    names = {f["properties"]["name"] for f in data["features"]}
+    assert names and names <= {str(n) for n in inputs["segments"]["name"].dropna()}
+    # one label per run of a name, not one per segment
+    assert len(data["features"]) < len(inputs["passages"])
+    assert all(-90 < f["properties"]["angle"] <= 90 for f in data["features"])
+    assert "pp-street-label" in page and "textContent = feature.properties.name" in page
+    assert "map.getZoom() >= 16" in page
+    # nothing from the network: no script, style sheet or tile from a URL
+    assert not re.search(r"""(src|href)=["']https?://[^"']*\.(js|css)""", page)
+    assert "L.tileLayer(" not in page and "{s}.tile" not in page
+
+
+def test_a_street_run_gets_one_label_and_blank_names_none() -> None:
+    from passages._map_labels import label_points
+
+    run = [LineString([(LON + i * 0.0005, LAT), (LON + (i + 1) * 0.0005, LAT)]) for i in range(4)]  # ~185 m
+    blank = [LineString([(LON, LAT + 0.001), (LON + 0.001, LAT + 0.001)])]
+    segments = gpd.GeoDataFrame({"name": ["<b>Main</b> St"] * 4 + ["  "]}, geometry=run + blank, crs=4326)
+    data = label_points(segments, segments)
+    assert [f["properties"]["name"] for f in data["features"]] == ["<b>Main</b> St"]
+    assert abs(data["features"][0]["properties"]["angle"]) <= 2  # east-west (UTM grid convergence aside)
+    x, y = data["features"][0]["geometry"]["coordinates"]
+    assert x == pytest.approx(LON + 0.001, abs=1e-5) and y == pytest.approx(LAT, abs=1e-6)
+    page = plan_map(area=AREA, segments=segments.assign(length_m=46.0, risk_per_100m=0.0, hot=False),
+                    passages=segments.assign(length_m=46.0, demand=1.0, risk_per_100m=0.0),
+                    places=make_places()).get_root().render()
+    assert "<b>Main" not in page and "\\u003cb\\u003eMain" in page  # text, never markup
+
+
+def test_officer_legend_carries_the_markers_numbers_and_dashes(inputs: dict[str, Any]) -> None:
+    posts, loops = officer_frames()
+    page = plan_map(**inputs, posts=posts, loops=loops).get_root().render()
+    legend = page[page.index('id="pp-legend"'):]
+    legend = legend[: legend.index("</details>")]
+    assert "Officer 1: posts 3, 7" in legend and "Officer 2: stop 2.1" in legend
+    assert re.findall(r'class="pp-officer"[^>]*>([^<]*)<', legend) == ["3", "7", "2.1"]
+    assert f'stroke-dasharray="{maps.officer_dash(2)}"' in legend
+    assert len({maps.officer_dash(o) for o in range(1, 7)}) == 6
+    # loops and posts are drawn in panes above the passages (overlay pane, z-index 400)
+    assert '.createPane("pp-loops").style.zIndex = 450' in page
+    assert 'pane: "pp-loops"' in page and 'pane: "pp-posts"' in page
+
+
+def test_places_no_route_uses_wait_for_street_zoom(inputs: dict[str, Any]) -> None:
+    places = make_places()
+    places["routed"] = [True, False, False, True, True]
+    page = plan_map(**{**inputs, "places": places}).get_root().render()
+    gates = re.findall(r"^\s*\}\)\((map_\d+), \[(.*)\]\);$", page, re.MULTILINE)
+    assert len(gates) == 2  # the near layers from zoom 16, the merged far ones below it
+    assert "Places no route uses show from zoom 16" in page
+    near_layers = re.findall(r"\[(geo_json_\d+), feature_group_\d+\]", gates[0][1])
+    data = dict(re.findall(r"^\s*(geo_json_\d+)\.addData\((\{.*\})\);$", page, re.MULTILINE))
+    assert any("103rd St / Grape" in data[name] for name in near_layers)
+    assert not any("103rd St / Grape" in data[name] for name in re.findall(r"geo_json_\d+", gates[1][1]))
