@@ -193,7 +193,7 @@ MAP_CSS = """
 .pp-box { position: fixed; z-index: 1000; background: rgba(255,255,255,0.94);
   border: 1px solid #8c8c8c; border-radius: 6px; box-shadow: 0 1px 4px rgba(0,0,0,0.3);
   font: 12px/1.35 "Helvetica Neue", Arial, sans-serif; color: #1a1a1a; }
-.pp-title { top: 10px; left: 54px; max-width: calc(100% - 130px); padding: 6px 10px;
+.pp-title { top: 10px; left: 66px; max-width: calc(100% - 142px); box-sizing: border-box; padding: 6px 10px;
   font-size: 15px; font-weight: bold; }
 .pp-legend { left: 10px; bottom: 62px; padding: 6px 10px; max-width: 250px;
   max-height: calc(100% - 250px); overflow-y: auto; }

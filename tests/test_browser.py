@@ -165,3 +165,79 @@ def test_officer_map_shows_numbered_posts_and_loops(browser: Any, shared_data: P
     assert any("." in label for label in labels)  # and the loops' numbered stops
     beat = run.coverage.loops[0]
     assert colour_pixels(png, officer_color(beat.officer), tolerance=20) > 100  # the loop is drawn
+
+
+# --------------------------------------------------------------------------- officer-grade (downtown)
+
+DESKTOP = {"width": 1366, "height": 768}
+LEAFLET_MAP = "Object.values(window).find(v => v && v._leaflet_id && v.getCenter)"
+MARKERS_IN_VIEW = """(() => [...document.querySelectorAll('.leaflet-marker-icon')].filter(e => {
+  const b = e.getBoundingClientRect();
+  return b.right > 0 && b.bottom > 0 && b.left < innerWidth && b.top < innerHeight; }).length)()"""
+CONTROL_BOXES = """(() => [...document.querySelectorAll('.leaflet-control, .pp-box')]
+  .map(e => { const b = e.getBoundingClientRect();
+              return [e.className, b.left, b.top, b.right, b.bottom]; })
+  .filter(b => b[3] > b[1] && b[4] > b[2]))()"""
+
+
+@pytest.fixture(scope="module")
+def downtown_officer_maps(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The downtown officer map (posts and loops) and a side-by-side page of two scenarios."""
+    from passages.compare import run_scenarios, scenario_map_html, side_by_side_html
+    from passages.scenarios import read_scenarios
+
+    out = tmp_path_factory.mktemp("officers")
+    (out / "s.toml").write_text('[scenarios.both-4]\nofficers = 4\nmode = "both"\nwindows = ["07:00-08:30"]\n'
+                                '[scenarios.posts-4]\nofficers = 4\nmode = "posts"\nwindows = ["07:00-08:30"]\n')
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("passages.settings.processed_dir", out / "processed")
+        first, second = run_scenarios(load_areas()["downtown"], read_scenarios(out / "s.toml"),
+                                      data_dir=shared_data, check_exact=False)
+    (out / "officers.html").write_text(scenario_map_html(first), encoding="utf-8")
+    (out / "side.html").write_text(side_by_side_html(first, second), encoding="utf-8")
+    return {"officers": out / "officers.html", "side": out / "side.html"}
+
+
+def overlapping(boxes: list[list[Any]]) -> list[tuple[str, str]]:
+    """Return the pairs of boxes (class, left, top, right, bottom) that overlap by more than a pixel."""
+    pairs = []
+    for i, first in enumerate(boxes):
+        for second in boxes[i + 1:]:
+            wide = min(first[3], second[3]) - max(first[1], second[1])
+            tall = min(first[4], second[4]) - max(first[2], second[2])
+            if wide > 1 and tall > 1:
+                pairs.append((first[0], second[0]))
+    return pairs
+
+
+@pytest.mark.parametrize("which", ["plan", "officers"])
+def test_downtown_phone_view_opens_with_at_most_30_markers(browser: Any, maps: dict[str, Path],
+                                                          downtown_officer_maps: dict[str, Path], which: str) -> None:
+    path = maps["downtown"] if which == "plan" else downtown_officer_maps[which]
+    context, page, outside = open_offline(browser, path, viewport=PHONE, is_mobile=True, has_touch=True)
+    shown = page.evaluate(MARKERS_IN_VIEW)
+    names_at_first = page.locator(".pp-street-label").count()
+    page.evaluate(f"void {LEAFLET_MAP}.setZoom(17, {{animate: false}})")
+    page.wait_for_timeout(300)
+    names_at_17 = page.locator(".pp-street-label").count()
+    context.close()
+    assert outside == []
+    assert 5 <= shown <= 30, shown  # the passages' places, not 125 transit stops
+    assert names_at_first == 0 and names_at_17 > 0  # street names from street zoom only
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
+@pytest.mark.parametrize("which", ["plan", "officers", "side"])
+def test_no_control_overlaps_another(browser: Any, maps: dict[str, Path], downtown_officer_maps: dict[str, Path],
+                                     which: str, viewport: dict[str, int]) -> None:
+    path = maps["downtown"] if which == "plan" else downtown_officer_maps[which]
+    phone = viewport == PHONE
+    context, page, outside = open_offline(browser, path, viewport=viewport, is_mobile=phone, has_touch=phone)
+    frames = [f for f in page.frames if f != page.main_frame] if which == "side" else [page.main_frame]
+    assert len(frames) == (2 if which == "side" else 1)
+    boxes = [frame.evaluate(CONTROL_BOXES) for frame in frames]
+    context.close()
+    assert outside == []
+    for frame_boxes in boxes:
+        assert len(frame_boxes) >= 6  # title, legend, zoom, locate, layers, attribution (and scale)
+        assert overlapping(frame_boxes) == []
