@@ -20,7 +20,11 @@ This module works with that machinery rather than around it:
   one :class:`~passages._errors.PassagesError` line naming Overpass, the status or cause
   and the fix, never the text of a ``requests``/``urllib3`` exception or of the answer;
 * a file of osmnx's own cache that is not JSON (a killed write) is removed with a note and
-  the download made again, instead of failing on every run.
+  the download made again, instead of failing on every run;
+* every connection (``/status``, osmnx's DNS-over-HTTPS lookup, the query) gives up after
+  :data:`~passages.settings.overpass_connect_timeout_s`: without a connection the download
+  asks ``/status`` once more after :data:`~passages.settings.overpass_reconnect_pause_s` and
+  stops with :data:`NO_CONNECTION`, well within 20 s, instead of waiting minutes.
 """
 
 from __future__ import annotations
@@ -50,6 +54,9 @@ RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 
 _FIX = "Try again in a few minutes, or give a local street network file with --network FILE."
 
+#: The whole message of a download that could not connect to Overpass at all.
+NO_CONNECTION = "no connection to the OpenStreetMap Overpass API; give --network FILE or try again"
+
 
 class OverpassError(PassagesError):
     """The Overpass API could not give the street network (after the retries)."""
@@ -58,10 +65,16 @@ class OverpassError(PassagesError):
 class _FailureError(Exception):
     """One failed try; ``retry`` says whether another try may help."""
 
-    def __init__(self, cause: str, *, retry: bool) -> None:
+    def __init__(self, cause: str, *, retry: bool, no_connection: bool = False) -> None:
         super().__init__(cause)
         self.cause = cause
         self.retry = retry
+        self.no_connection = no_connection
+
+
+def _timeout() -> tuple[float, float]:
+    """Return the ``requests`` timeout (seconds): (to connect, to wait for the answer)."""
+    return (min(settings.overpass_connect_timeout_s, settings.overpass_timeout_s), settings.overpass_timeout_s)
 
 
 def _check_response(response: requests.Response, *args: Any, **kwargs: Any) -> None:
@@ -82,20 +95,27 @@ def _check_response(response: requests.Response, *args: Any, **kwargs: Any) -> N
         raise _FailureError("sent elements that are not JSON objects", retry=True)
 
 
-def _status_reachable() -> bool:
-    """Return whether the Overpass ``/status`` endpoint answers within the timeout.
+def _status(url: str | None = None) -> str:
+    """Ask the Overpass ``/status`` endpoint: ``"ok"``, ``"no connection"`` or ``"no answer"``.
 
     osmnx asks ``/status`` before every query to respect the server's slots, and when it
     cannot reach it, it sleeps 60 s before trying the query anyway. Asking first lets a
     run without a connection fail at once (or be served from osmnx's cache at once).
+    ``"no connection"`` means the server could not be connected to (no network, no DNS,
+    nothing listening) within :data:`~passages.settings.overpass_connect_timeout_s`.
     """
-    url = settings.overpass_url.rstrip("/") + "/status"
+    url = (url or settings.overpass_url).rstrip("/") + "/status"
     try:
-        requests.get(url, timeout=min(10.0, settings.overpass_timeout_s),
-                     headers={"User-Agent": ox.settings.http_user_agent}, **ox.settings.requests_kwargs)
+        response = requests.get(url, timeout=(_timeout()[0], min(10.0, settings.overpass_timeout_s)),
+                                headers={"User-Agent": ox.settings.http_user_agent}, **ox.settings.requests_kwargs)
+        text = response.text
+    except requests.exceptions.ConnectionError:  # ConnectTimeout too
+        return "no connection"
     except requests.exceptions.RequestException:
-        return False
-    return True
+        return "no answer"
+    # osmnx reads the slots on line 5 and, failing that, pauses 60 s: an answer that is not
+    # Overpass's status (a proxy's error page) switches that pause off instead
+    return "ok" if response.status_code == 200 and len(text.split("\n")) >= 5 else "no answer"
 
 
 @contextlib.contextmanager
@@ -105,7 +125,7 @@ def _osmnx_settings(cache_folder: Path, *, rate_limit: bool) -> Iterator[None]:
     ``rate_limit=False`` skips osmnx's ``/status`` check (used when it is unreachable).
     """
     names = ("overpass_url", "requests_timeout", "use_cache", "cache_folder", "requests_kwargs",
-             "overpass_rate_limit")
+             "overpass_rate_limit", "overpass_settings", "doh_url_template")
     saved = {name: getattr(ox.settings, name) for name in names}
     kwargs = dict(saved["requests_kwargs"])
     hooks = dict(kwargs.get("hooks") or {})
@@ -114,7 +134,13 @@ def _osmnx_settings(cache_folder: Path, *, rate_limit: bool) -> Iterator[None]:
     kwargs["hooks"] = hooks
     try:
         ox.settings.overpass_url = settings.overpass_url
-        ox.settings.requests_timeout = settings.overpass_timeout_s
+        # the query's [timeout:N] is written in (the same text as before, so osmnx's cache
+        # keys do not change), which frees requests_timeout to carry a short connect timeout
+        ox.settings.overpass_settings = str(saved["overpass_settings"]).replace(
+            "{timeout}", str(settings.overpass_timeout_s))
+        ox.settings.requests_timeout = _timeout()  # type: ignore[assignment]
+        if not rate_limit:  # /status was unreachable: no DNS-over-HTTPS detour either
+            ox.settings.doh_url_template = None
         ox.settings.use_cache = True
         ox.settings.cache_folder = str(cache_folder)
         ox.settings.requests_kwargs = kwargs
@@ -145,7 +171,7 @@ def _remove_unreadable_cache_files(cache_folder: Path) -> int:
 
 def _one_try(polygon: Polygon | MultiPolygon, cache_folder: Path) -> nx.MultiDiGraph:
     """Download and build the graph once; raise :class:`_FailureError` on a failed try."""
-    reachable = _status_reachable() if ox.settings.overpass_rate_limit else True
+    reachable = _status() == "ok" if ox.settings.overpass_rate_limit else True
     try:
         with _osmnx_settings(cache_folder, rate_limit=reachable):
             graph: nx.MultiDiGraph = ox.graph_from_polygon(
@@ -154,10 +180,10 @@ def _one_try(polygon: Polygon | MultiPolygon, cache_folder: Path) -> nx.MultiDiG
         return graph
     except _FailureError:
         raise
+    except requests.exceptions.ConnectionError:  # ConnectTimeout too (a subclass of both)
+        raise _FailureError("could not be reached (no connection)", retry=True, no_connection=True) from None
     except requests.exceptions.Timeout:
         raise _FailureError(f"did not answer within {settings.overpass_timeout_s:g} s", retry=True) from None
-    except requests.exceptions.ConnectionError:
-        raise _FailureError("could not be reached (no connection)", retry=True) from None
     except requests.exceptions.RequestException as exc:
         raise _FailureError(f"could not be asked ({type(exc).__name__})", retry=True) from None
     except (json.JSONDecodeError, UnicodeDecodeError):
@@ -199,6 +225,9 @@ def download_graph(polygon: Polygon | MultiPolygon, *, cache_folder: Path, label
     tries = max(1, int(settings.overpass_tries))
     failure = _FailureError("was not asked", retry=False)
     for attempt in range(1, tries + 1):
+        if failure.no_connection and _status() == "no connection":
+            # osmnx's cache was looked in already: only a connection can help now
+            raise OverpassError(NO_CONNECTION)
         try:
             return _one_try(polygon, cache_folder)
         except _FailureError as exc:
@@ -219,6 +248,9 @@ def download_graph(polygon: Polygon | MultiPolygon, *, cache_folder: Path, label
             failure = _FailureError(f"sent data that is not a street network ({type(exc).__name__})", retry=False)
         if not failure.retry or attempt == tries:
             break
-        time.sleep(max(0.0, settings.overpass_retry_pause_s))
+        pause = settings.overpass_reconnect_pause_s if failure.no_connection else settings.overpass_retry_pause_s
+        time.sleep(max(0.0, pause))
+    if failure.no_connection:
+        raise OverpassError(NO_CONNECTION)
     tried = f" ({attempt} tries)" if attempt > 1 else ""
     raise OverpassError(f"could not download {label}: Overpass ({host}) {failure.cause}{tried}. {_FIX}")

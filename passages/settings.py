@@ -190,6 +190,14 @@ overpass_tries: int = 2
 #: Seconds to wait between two tries of an Overpass download.
 overpass_retry_pause_s: float = 10.0
 
+#: Seconds to wait for a connection to the Overpass API (and its DNS-over-HTTPS lookup)
+#: before taking it as unreachable; with no connection a download stops within about
+#: three of these plus :data:`overpass_reconnect_pause_s`.
+overpass_connect_timeout_s: float = 4.0
+
+#: Seconds to wait before asking again when the Overpass API could not be reached at all.
+overpass_reconnect_pause_s: float = 1.0
+
 #: Folder of downloaded and imported inputs (osmnx's HTTP cache lives here).
 raw_dir: Path = Path("data/raw")
 

@@ -26,7 +26,7 @@ import shapely
 
 from passages import settings
 from passages._errors import EmptyResultError, PassagesError
-from passages._overpass import OverpassError
+from passages._overpass import NO_CONNECTION, OverpassError
 from passages.areas import Area, load_areas
 from passages.network import load_network
 from passages.streetindex import StreetIndex
@@ -220,8 +220,9 @@ def test_no_server_listening_is_a_clear_connection_error(overpass: Stub, monkeyp
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     monkeypatch.setattr(settings, "overpass_url", f"http://127.0.0.1:{port}/api")
-    with pytest.raises(PassagesError, match=r"Overpass \(127\.0\.0\.1:\d+\) could not be reached") as info:
+    with pytest.raises(PassagesError) as info:
         load_network(van_nuys(), None, use_cache=False)
+    assert str(info.value) == NO_CONNECTION
     assert not any(raw in str(info.value) for raw in RAW_TEXT)
 
 
