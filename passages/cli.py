@@ -28,8 +28,10 @@ from rich.text import Text
 
 from passages import __version__, settings
 from passages._errors import InputError, PassagesError, printable
+from passages._help import CleanCommand, CleanGroup
 from passages._io import OutputSet, check_output_folder, output_set
 from passages._names import slug
+from passages._terminal import output_width, print_csv, print_json, print_lines, print_table, script_format
 from passages.areas import Area, get_area, load_areas
 
 app = typer.Typer(
@@ -37,6 +39,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=CleanGroup,
 )
 # markup=False: names from files and users ("[out:json]", "[scenarios.x]") are printed as
 # written, never read as Rich markup; emoji=False: ":name:" is not replaced either.
@@ -55,11 +58,13 @@ SAMPLE_AREAS = ("south-la", "south-central", "downtown")
 
 DataDir = Annotated[
     Path | None,
-    typer.Option("--data-dir", help="The shared data folder (default: $PASSAGES_DATA, else ../shared/data).",
+    typer.Option("--data-dir", metavar="FOLDER",
+                 help="The shared data folder (default: $PASSAGES_DATA, else ../shared/data).",
                  envvar="PASSAGES_DATA", show_envvar=True),
 ]
 AreasFile = Annotated[
-    Path | None, typer.Option("--areas-file", help="A GeoJSON file of your own areas (points or polygons).")
+    Path | None, typer.Option("--areas-file", metavar="FILE",
+                              help="A GeoJSON file of your own areas (points or polygons).")
 ]
 
 
@@ -132,6 +137,11 @@ def _guarded(command: _Command) -> _Command:
     return run  # type: ignore[return-value]
 
 
+def _width() -> int:
+    """Return the width the output is laid out for (characters; piped: $COLUMNS, else 80)."""
+    return output_width(console)
+
+
 def _out_folder(out: Path | None, default: Path) -> Path:
     """Return the output folder of a command: ``--out`` as given, else ``default``."""
     return out if out is not None else default
@@ -151,27 +161,69 @@ def main(
     """Safe Passages planning for community-safety partnerships."""
 
 
-@app.command("areas")
+
+def _json_help(document: str) -> str:
+    return (f"Print one JSON document on standard output instead of the table, for scripts: {document} "
+            "Notes and progress go to standard error.")
+
+
+CsvOut = Annotated[bool, typer.Option(
+    "--csv", help="Print the table as CSV on standard output instead (no cell starts a formula).")]
+
+
+def _ui(script: str | None) -> Console:
+    """Return the console for progress and notes: stderr when stdout carries JSON or CSV."""
+    return error_console if script else console
+
+
+@app.command("areas", cls=CleanCommand)
 @_guarded
-def areas_command(areas_file: AreasFile = None) -> None:
+def areas_command(
+    areas_file: AreasFile = None,
+    json_out: Annotated[bool, typer.Option("--json", help=_json_help(
+        '{"areas": [{slug, name, kind, lat, lon (degrees, EPSG:4326), radius_m (metres), local_network}]}.'
+    ))] = False,
+    csv_out: CsvOut = False,
+) -> None:
     """List the engagement areas: the eight CSP sites, the offline samples, your own."""
+    script = script_format(json_out=json_out, csv_out=csv_out)
     areas = load_areas(areas_file)
+    records = [{"slug": a.slug, "name": a.name, "kind": a.kind, "lat": a.lat, "lon": a.lon,
+                "radius_m": a.radius_m, "local_network": a.offline} for a in areas.values()]
+    if script == "json":
+        print_json({"areas": records})
+        return
+    if script == "csv":
+        import pandas as pd
+
+        print_csv(pd.DataFrame(records, columns=["slug", "name", "kind", "lat", "lon", "radius_m", "local_network"]))
+        return
     table = Table(title="Engagement areas", title_justify="left")
-    for column in ("slug", "name", "kind", "centre (lat, lon)", "radius", "street network"):
-        table.add_column(column)
+    table.add_column("slug", no_wrap=True)
+    table.add_column("name")
+    table.add_column("kind")
+    table.add_column("centre (lat, lon)", justify="right")
+    table.add_column("radius", justify="right")
     for area in areas.values():
-        table.add_row(
-            area.slug, area.name, area.kind, f"{area.lat:.4f}, {area.lon:.4f}", f"{area.radius_m:,.0f} m",
-            "local sample file" if area.offline else "Overpass (needs internet) or --network FILE",
-        )
-    console.print(table)
+        kind = area.kind + ("*" if area.offline else "")
+        table.add_row(area.slug, area.name, kind, f"{area.lat:.4f}, {area.lon:.4f}", f"{area.radius_m:,.0f} m")
+    print_table(console, table)
+    local = [a.slug for a in areas.values() if a.offline]
+    note = ("* has a local street network: runs with --offline. " if local else "")
+    console.print(f"{note}The others download theirs from the OpenStreetMap Overpass API (needs internet) "
+                  "or take --network FILE.", width=_width())
 
 
 def _plan_one(
     area: Area, *, scenario: Path | None, offline: bool, data_dir: Path | None, network: Path | None,
     incidents: list[Path] | None, out: Path | None, tiles: bool, use_cache: bool,
-    places: dict[str, list[Path]] | None = None,
+    places: dict[str, list[Path]] | None = None, script: str | None = None,
 ) -> list[dict[str, Any]]:
+    """Plan ``area`` (each scenario of ``scenario``), write the outputs; print the summaries.
+
+    With ``script="json"`` nothing is printed on standard output (progress goes to
+    standard error): the caller prints the returned results.
+    """
     from passages.plan import STEPS, make_plan, plan_files, write_plan
     from passages.scenarios import PlanParameters, read_scenarios
 
@@ -189,7 +241,7 @@ def _plan_one(
             with Progress(
                 SpinnerColumn(), TextColumn("{task.description}", style="bold", markup=False), BarColumn(),
                 TextColumn("{task.completed}/{task.total} steps"), TimeElapsedColumn(),
-                console=console, transient=True, disable=not console.is_terminal,
+                console=_ui(script), transient=True, disable=not _ui(script).is_terminal,
             ) as progress:
                 task = progress.add_task(label, total=len(STEPS) + 1)
 
@@ -201,8 +253,10 @@ def _plan_one(
                 progress.update(task, description=f"{label}: map", completed=len(STEPS))
                 written = write_plan(plan, out_dir=output, name=name, tiles=tiles)
                 progress.update(task, completed=len(STEPS) + 1)
-            results.append({"summary": plan.summary(), "written": written, "label": label,
-                            "seconds": time.perf_counter() - started})
+            results.append({"area": area.slug, "scenario": name, "summary": plan.summary(), "written": written,
+                            "label": label, "seconds": time.perf_counter() - started})
+    if script:
+        return results
     for result in results:  # printed once the files are in place
         _print_summary(result["summary"], result["written"], result["seconds"], title=result["label"])
     return results
@@ -211,8 +265,8 @@ def _plan_one(
 def _print_summary(summary: dict[str, Any], written: dict[str, Path], seconds: float, *, title: str) -> None:
     net, inc, routes = summary["network"], summary["incidents"], summary["routes"]
     table = Table(title=f"Plan: {summary['area_name']} ({title})", title_justify="left", show_header=False)
-    table.add_column("what", style="bold")
-    table.add_column("value")
+    table.add_column("what", style="bold", no_wrap=True)
+    table.add_column("value", overflow="fold")
     table.add_row("network", f"{net['nodes']:,} nodes, {net['edges']:,} edges "
                              f"({net['segments']:,} street segments), {net['street_km']:,.1f} km of street")
     places = ", ".join(
@@ -240,77 +294,100 @@ def _print_summary(summary: dict[str, Any], written: dict[str, Path], seconds: f
     table.add_row("map", str(written["map"]))
     table.add_row("summary", str(written["summary"]))
     table.add_row("time", f"{seconds:.1f} s")
-    console.print(table)
+    print_table(console, table)
 
 
-@app.command("plan")
+@app.command("plan", cls=CleanCommand)
 @_guarded
 def plan_command(
-    area: Annotated[str | None, typer.Option("--area", help="Area slug (see 'passages areas').")] = None,
-    scenario: Annotated[Path | None, typer.Option("--scenario", help="A scenario file (TOML).")] = None,
+    area: Annotated[str | None, typer.Option("--area", metavar="SLUG",
+                                             help="Area slug (see 'passages areas').")] = None,
+    scenario: Annotated[Path | None, typer.Option("--scenario", metavar="FILE", help="A scenario file (TOML).")] = None,
     offline: Annotated[bool, typer.Option("--offline", help="Never use the internet; local files only.")] = False,
     data_dir: DataDir = None,
     network: Annotated[Path | None, typer.Option(
-        "--network", help="Street network file: .osm, .osm.bz2, Overpass .json, .osm.pbf or .graphml.")] = None,
+        "--network", metavar="FILE",
+        help="Street network file: .osm, .osm.bz2, Overpass .json, .osm.pbf or .graphml.")] = None,
     incidents: Annotated[list[Path] | None, typer.Option(
-        "--incidents", help="Incident file (LAPD CSV, weighted CSV); repeat for several.")] = None,
+        "--incidents", metavar="FILE", help="Incident file (LAPD CSV, weighted CSV); repeat for several.")] = None,
     schools: Annotated[list[Path] | None, typer.Option(
-        "--schools", help="Schools file (LA County layer, or GeoJSON/CSV with name, lat, lon); repeatable.")] = None,
+        "--schools", metavar="FILE",
+        help="Schools file (LA County layer, or GeoJSON/CSV with name, lat, lon); repeatable.")] = None,
     transit: Annotated[list[Path] | None, typer.Option(
-        "--transit", help="Transit stops: GTFS stops.txt or a zipped stop shapefile; repeatable.")] = None,
+        "--transit", metavar="FILE",
+        help="Transit stops: GTFS stops.txt or a zipped stop shapefile; repeatable.")] = None,
     parks: Annotated[list[Path] | None, typer.Option(
-        "--parks", help="Parks and recreation polygons (shapefile, GeoJSON, GeoPackage); repeatable.")] = None,
+        "--parks", metavar="FILE",
+        help="Parks and recreation polygons (shapefile, GeoJSON, GeoPackage); repeatable.")] = None,
     areas_file: AreasFile = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Output folder (default maps/<area>).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", metavar="FOLDER",
+                                             help="Output folder (default maps/SLUG).")] = None,
     tiles: Annotated[bool, typer.Option("--tiles/--no-tiles", help="Add OpenStreetMap web tiles to the map.")] = True,
     cache: Annotated[bool, typer.Option("--cache/--no-cache", help="Reuse the processed street network.")] = True,
     all_areas: Annotated[bool, typer.Option("--all-areas", help="Plan every area (with --offline: those with a "
                                             "local network) x scenario, fanned out on Dask.")] = False,
-    scheduler: Annotated[str | None, typer.Option("--scheduler", help="Dask scheduler address for --all-areas "
+    scheduler: Annotated[str | None, typer.Option("--scheduler", metavar="ADDRESS",
+                                                  help="Dask scheduler address for --all-areas "
                                                   "(default: local processes).")] = None,
     workers: Annotated[int | None, typer.Option(
-        "--workers", help="Local Dask processes (default: one per core).")] = None,
+        "--workers", metavar="N", help="Local Dask processes (default: one per core).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help=_json_help(
+        '{"plans": [{area, scenario, summary (the figures of NAME-summary.json), written (paths), seconds}]}; '
+        "with --all-areas each plan gives area, scenario, routed, passage_km and written."))] = False,
 ) -> None:
     """Plan one area (or --all-areas): street risk, safer routes, the Safe Passage network and its map."""
+    script = script_format(json_out=json_out)
     places = {"schools": schools or [], "transit": transit or [], "parks": parks or []}
     if all_areas or scheduler is not None:
         if out is not None:
             check_output_folder(out)
         _plan_all(area=area, all_areas=all_areas, scheduler=scheduler, workers=workers, scenario=scenario,
                   offline=offline, data_dir=data_dir, network=network, incidents=incidents, places=places,
-                  areas_file=areas_file, out=out, tiles=tiles, use_cache=cache)
+                  areas_file=areas_file, out=out, tiles=tiles, use_cache=cache, script=script)
         return
     if area is None:
         raise PassagesError("give --area SLUG (see 'passages areas'), or --all-areas")
     chosen = get_area(area, areas_file=areas_file)
-    _plan_one(chosen, scenario=scenario, offline=offline, data_dir=data_dir, network=network,
-              incidents=incidents, places=places, out=out, tiles=tiles, use_cache=cache)
+    results = _plan_one(chosen, scenario=scenario, offline=offline, data_dir=data_dir, network=network,
+                        incidents=incidents, places=places, out=out, tiles=tiles, use_cache=cache, script=script)
+    if script == "json":
+        print_json({"plans": [{key: result[key] for key in ("area", "scenario", "summary", "written", "seconds")}
+                              for result in results]})
 
 
 def _plan_all(*, area: str | None, all_areas: bool, scheduler: str | None, workers: int | None,
-              areas_file: Path | None, out: Path | None, **options: Any) -> None:
+              areas_file: Path | None, out: Path | None, script: str | None = None, **options: Any) -> None:
     """Plan every area x scenario on Dask and print one line per plan (logic in passages.distributed)."""
     from passages.distributed import plan_all_areas
 
     started = time.perf_counter()
-    with console.status("planning on Dask") as status:
+    with _ui(script).status("planning on Dask") as status:
         rows = plan_all_areas(area=area, all_areas=all_areas, scheduler=scheduler, workers=workers,
                               areas_file=areas_file, out=out, on_status=status.update, **options)
+    if script == "json":
+        print_json({"plans": [{"area": area_slug, "scenario": name, "routed": routed, "passage_km": passage_km,
+                               "written": {"map": map_path, "summary": summary_path}}
+                              for area_slug, name, routed, passage_km, map_path, summary_path in rows],
+                    "seconds": time.perf_counter() - started})
+        return
     table = Table(title="Plans", title_justify="left")
-    for column in ("area", "scenario", "routes", "passage km", "written to"):
-        table.add_column(column, overflow="fold")
+    table.add_column("area", no_wrap=True)
+    table.add_column("scenario", no_wrap=True)
+    table.add_column("routes", justify="right")
+    table.add_column("passage km", justify="right")
+    table.add_column("written to", overflow="fold")
     for area_slug, name, routed, passage_km, map_path, _ in rows:
         table.add_row(area_slug, name, str(routed), f"{passage_km:.2f}",
                       f"{map_path.parent}/{name}.html, -summary.json")
-    console.print(table)
+    print_table(console, table)
     console.print(f"time {time.perf_counter() - started:.1f} s")
 
 
-@app.command("demo")
+@app.command("demo", cls=CleanCommand)
 @_guarded
 def demo_command(
     data_dir: DataDir = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Output folder (default maps/).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", metavar="FOLDER", help="Output folder (default maps/).")] = None,
     cache: Annotated[bool, typer.Option("--cache/--no-cache", help="Reuse the processed street network.")] = True,
 ) -> None:
     """Plan the three offline sample areas from the shared data and print where the maps are."""
@@ -331,16 +408,18 @@ def demo_command(
         console.print(f"  {path}")
 
 
-@app.command("export")
+@app.command("export", cls=CleanCommand)
 @_guarded
 def export_command(
-    area: Annotated[str, typer.Option("--area", help="Area slug (see 'passages areas').")],
+    area: Annotated[str, typer.Option("--area", metavar="SLUG", help="Area slug (see 'passages areas').")],
     offline: Annotated[bool, typer.Option("--offline", help="Never use the internet; local files only.")] = False,
     data_dir: DataDir = None,
-    network: Annotated[Path | None, typer.Option("--network", help="Street network file.")] = None,
-    incidents: Annotated[list[Path] | None, typer.Option("--incidents", help="Incident file; repeatable.")] = None,
+    network: Annotated[Path | None, typer.Option("--network", metavar="FILE", help="Street network file.")] = None,
+    incidents: Annotated[list[Path] | None, typer.Option("--incidents", metavar="FILE",
+                                                         help="Incident file; repeatable.")] = None,
     areas_file: AreasFile = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Output folder (default maps/<area>).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", metavar="FOLDER",
+                                             help="Output folder (default maps/SLUG).")] = None,
 ) -> None:
     """Plan an area and export it for GIS tools: GeoPackage, GeoJSON per layer, CSV route sheet."""
     from passages.export import export_files, export_plan
@@ -357,26 +436,40 @@ def export_command(
         console.print(f"  {layer:<12} {path}")
 
 
-@app.command("backtest")
+@app.command("backtest", cls=CleanCommand)
 @_guarded
 def backtest_command(
-    area: Annotated[str, typer.Option("--area", help="Area slug (see 'passages areas').")],
-    split: Annotated[str, typer.Option("--split", help="Split date YYYY-MM-DD, or a fraction of the period (0-1).")],
+    area: Annotated[str, typer.Option("--area", metavar="SLUG", help="Area slug (see 'passages areas').")],
+    split: Annotated[str, typer.Option("--split", metavar="DATE|FRACTION",
+                                       help="Split date YYYY-MM-DD, or a fraction of the period (0-1).")],
     incidents: Annotated[list[Path] | None, typer.Option(
-        "--incidents", help="Dated incident file (LAPD CSV); repeatable. Default: LAPD extracts 2020-2022.")] = None,
+        "--incidents", metavar="FILE",
+        help="Dated incident file (LAPD CSV); repeatable. Default: LAPD extracts 2020-2022.")] = None,
     offline: Annotated[bool, typer.Option("--offline", help="Never use the internet; local files only.")] = False,
     data_dir: DataDir = None,
     areas_file: AreasFile = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Output folder (default maps/<area>/backtest).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", metavar="FOLDER",
+                                             help="Output folder (default maps/SLUG/backtest).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help=_json_help(
+        '{"backtest": the setting (as backtest-summary.json), "measures": [one object per method and coverage '
+        'or set], "rolling": [...], "written": {kind: path}}; shares and hit rates are fractions (0-1).'
+    ))] = False,
 ) -> None:
     """Backtest a plan: fit risk before the split, measure hit rate and PAI on the incidents after it."""
     from passages.evaluate import backtest, write_backtest
 
+    script = script_format(json_out=json_out)
     chosen = get_area(area, areas_file=areas_file)
     with output_set(_out_folder(out, settings.maps_dir / slug(chosen.slug, field="--area") / "backtest"),
                     owns=("backtest.csv", "backtest.png", "backtest-summary.json")) as output:
         result = backtest(chosen, split=split, incidents=incidents, data_dir=data_dir, offline=offline)
         written = write_backtest(result, out_dir=output)
+    if script == "json":
+        for flag in result.flags:
+            error_console.print(f"warning: {flag}", style="yellow", soft_wrap=True)
+        print_json({"backtest": result.summary(), "measures": result.table, "rolling": result.rolling,
+                    "written": written})
+        return
     console.print(f"Backtest: {result.area.name}", style="bold")
     console.print(f"{result.split.describe()}; "
                   f"{result.test_on_street:,} test incidents on a street, {result.test_too_far:,} too far from one")
@@ -395,28 +488,38 @@ def backtest_command(
         table = Table(*header, title=title, title_justify="left", show_lines=True)
         for row in rows:
             table.add_row(*row)
-        console.print(table)
-    for kind, path in written.items():
-        console.print(f"{kind:<8} {path}")
+        print_table(console, table)
+    print_lines(console, [f"{kind:<8} {path}" for kind, path in written.items()])
     console.print(result.verdict(), style="bold")
 
 
-@app.command("compare")
+@app.command("compare", cls=CleanCommand)
 @_guarded
 def compare_command(
-    file: Annotated[Path, typer.Argument(help="Scenario file (TOML): officers, mode, windows...; see scenarios/.")],
-    area: Annotated[str, typer.Option("--area", help="Area slug (see 'passages areas').")],
+    file: Annotated[Path, typer.Argument(metavar="FILE",
+                                         help="Scenario file (TOML): officers, mode, windows...; see scenarios/.")],
+    area: Annotated[str, typer.Option("--area", metavar="SLUG", help="Area slug (see 'passages areas').")],
     offline: Annotated[bool, typer.Option("--offline", help="Never use the internet; local files only.")] = False,
     data_dir: DataDir = None,
     areas_file: AreasFile = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Output folder (default maps/<area>/compare).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", metavar="FOLDER",
+                                             help="Output folder (default maps/SLUG/compare).")] = None,
     maps: Annotated[str | None, typer.Option(
-        "--maps", help="Two scenarios to map side by side, NAME,NAME (default: the first two).")] = None,
+        "--maps", metavar="NAME,NAME",
+        help="Two scenarios to map side by side, NAME,NAME (default: the first two).")] = None,
     tiles: Annotated[bool, typer.Option("--tiles/--no-tiles", help="Offer OSM web tiles on the maps.")] = True,
-    scheduler: Annotated[str | None, typer.Option("--scheduler", help="Fan the scenarios out on this Dask "
+    scheduler: Annotated[str | None, typer.Option("--scheduler", metavar="ADDRESS",
+                                                  help="Fan the scenarios out on this Dask "
                                                   "scheduler (or 'local' for local processes).")] = None,
     backtest_split: Annotated[str | None, typer.Option(
-        "--backtest", help="Also backtest each scenario, split at DATE or FRACTION (dated LAPD incidents).")] = None,
+        "--backtest", metavar="DATE|FRACTION",
+        help="Also backtest each scenario, split at DATE or FRACTION (dated LAPD incidents).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help=_json_help(
+        '{"area", "file", "scenarios": [one object per scenario: the columns of the CSV], "backtests": [...] '
+        'or null, "written": {kind: path}, "seconds"}; shares are fractions (0-1), lengths km.'))] = False,
+    csv_out: Annotated[bool, typer.Option(
+        "--csv", help="Print the table as CSV on standard output instead (the written CSV; no cell starts a "
+                      "formula). Notes and progress go to standard error.")] = False,
 ) -> None:
     """Compare officer coverage scenarios: a table (terminal and CSV), a chart and side-by-side maps."""
     from passages.compare import (
@@ -430,6 +533,7 @@ def compare_command(
     )
     from passages.scenarios import read_scenarios
 
+    script = script_format(json_out=json_out, csv_out=csv_out)
     started = time.perf_counter()
     chosen = get_area(area, areas_file=areas_file)
     scenarios = read_scenarios(file)
@@ -437,7 +541,7 @@ def compare_command(
     pair = pick_pair([s.name for s in scenarios], [n.strip() for n in maps.split(",")] if maps else None)
     folder = _out_folder(out, settings.maps_dir / slug(chosen.slug, field="--area") / "compare")
     with output_set(folder, owns=(f"{name}.csv", f"{name}-coverage.png", f"{name}-*-vs-*.html")) as output, \
-            console.status(f"{chosen.slug}: planning") as status:
+            _ui(script).status(f"{chosen.slug}: planning") as status:
         if scheduler is not None:  # one Dask task per set of plan parameters (passages.distributed)
             from passages.distributed import run_scenarios_on_cluster
 
@@ -453,28 +557,38 @@ def compare_command(
             backtests = backtest_table(runs, split=backtest_split, data_dir=data_dir, offline=offline)
         status.update(f"{chosen.slug}: table, chart and maps")
         written = write_comparison(runs, output, name=name, maps=pair, tiles=tiles, backtests=backtests)
-    console.print(rich_table(metrics_table(runs), title=f"Coverage scenarios: {chosen.name} ({file.name})"))
+    metrics = metrics_table(runs)
+    if script == "json":
+        print_json({"area": chosen.slug, "file": str(file), "scenarios": metrics, "backtests": backtests,
+                    "written": written, "seconds": time.perf_counter() - started})
+        return
+    if script == "csv":  # the table of the written CSV
+        print_csv((metrics.merge(backtests, on="scenario", how="left") if backtests is not None else metrics)
+                  .round(4))
+        return
+    print_table(console, rich_table(metrics, title=f"Coverage scenarios: {chosen.name} ({file.name})"))
     if backtests is not None:
-        console.print(rich_backtest_table(backtests, title=f"Backtests split at {backtest_split}: hit rate "
-                                          "[95 % interval] and PAI of each set on the incidents after the split"))
-    for kind, path in written.items():
-        console.print(f"{kind:<6} {path}")
-    console.print(f"time   {time.perf_counter() - started:.1f} s")
+        print_table(console, rich_backtest_table(
+            backtests, title=f"Backtests split at {backtest_split}: hit rate [95 % interval] and PAI of each set "
+                             "on the incidents after the split"))
+    print_lines(console, [*(f"{kind:<6} {path}" for kind, path in written.items()),
+                          f"time   {time.perf_counter() - started:.1f} s"])
 
 
-@app.command("brief")
+@app.command("brief", cls=CleanCommand)
 @_guarded
 def brief_command(
-    file: Annotated[Path, typer.Argument(help="Scenario file (TOML); see scenarios/.")],
-    area: Annotated[str, typer.Option("--area", help="Area slug (see 'passages areas').")],
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="Scenario file (TOML); see scenarios/.")],
+    area: Annotated[str, typer.Option("--area", metavar="SLUG", help="Area slug (see 'passages areas').")],
     scenario: Annotated[str | None, typer.Option(
-        "--scenario", help="The scenario of the file to brief (default: every scenario).")] = None,
+        "--scenario", metavar="NAME", help="The scenario of the file to brief (default: every scenario).")] = None,
     bells: Annotated[Path | None, typer.Option(
-        "--bells", help="School bell times, a CSV with school,start,end (HH:MM).")] = None,
+        "--bells", metavar="FILE", help="School bell times, a CSV with school,start,end (HH:MM).")] = None,
     offline: Annotated[bool, typer.Option("--offline", help="Never use the internet; local files only.")] = False,
     data_dir: DataDir = None,
     areas_file: AreasFile = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Output folder (default maps/<area>/officers).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", metavar="FOLDER",
+                                             help="Output folder (default maps/SLUG/officers).")] = None,
 ) -> None:
     """Write what officers take out: their map, briefing sheets (PDF, PNG), GPX loops, and the GeoPackage."""
     import warnings
@@ -520,21 +634,22 @@ def _pack(output: OutputSet, name: str) -> OutputSet:
     return output.subset(slug(name, field="scenario name"))
 
 
-@app.command("serve")
+@app.command("serve", cls=CleanCommand)
 @_guarded
 def serve_command(
-    host: Annotated[str, typer.Option("--host", help="Address to listen on (default: this machine only).")]
+    host: Annotated[str, typer.Option("--host", metavar="ADDRESS",
+                                      help="Address to listen on (default: this machine only).")]
     = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 8000,
-    database: Annotated[str, typer.Option("--database", envvar="PASSAGES_DATABASE", show_envvar=True,
+    port: Annotated[int, typer.Option("--port", metavar="PORT", min=1, max=65535, help="Port to listen on.")] = 8000,
+    database: Annotated[str, typer.Option("--database", metavar="URL", envvar="PASSAGES_DATABASE", show_envvar=True,
                                           help="Store URL: sqlite:///data/passages.db (default) or "
                                                "postgresql+psycopg://user@host/db.")] = "sqlite:///data/passages.db",
     data_dir: DataDir = None,
     demo: Annotated[bool, typer.Option("--demo", help="Demo mode: the sample areas planned and published, demo "
                                        "accounts of each role with printed passwords.")] = False,
-    workers: Annotated[int | None, typer.Option("--workers", min=1, max=32,
+    workers: Annotated[int | None, typer.Option("--workers", metavar="N", min=1, max=32,
                                                 help="Processes that run plans (default: up to 2).")] = None,
-    web_processes: Annotated[int, typer.Option("--web-processes", min=1, max=32,
+    web_processes: Annotated[int, typer.Option("--web-processes", metavar="N", min=1, max=32,
                                                help="Processes that answer requests (default 1).")] = 1,
 ) -> None:
     """Start the planning service (web pages and JSON API) for planners, officers and command staff."""
@@ -550,7 +665,9 @@ def _add_service_commands() -> None:
     for command in users_app.registered_commands:
         if command.callback is not None:
             command.callback = _guarded(command.callback)
-    app.add_typer(users_app, name="users")
+        if command.cls in (None, typer.core.TyperCommand):  # value names in its --help, no <type> markers
+            command.cls = CleanCommand
+    app.add_typer(users_app, name="users", cls=CleanGroup)
 
 
 _add_service_commands()
