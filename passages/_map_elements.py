@@ -7,12 +7,13 @@ Private to :mod:`passages.maps`; nothing here knows about plans.
 from __future__ import annotations
 
 import base64
+import html
 import itertools
 import json
 from collections import OrderedDict
 from collections.abc import Sequence
 from importlib import resources
-from typing import Any
+from typing import Any, ClassVar
 
 import branca.element
 import folium
@@ -238,7 +239,7 @@ class Legend(branca.element.MacroElement):
         {% macro html(this, kwargs) %}
         <div class="pp-box pp-title">{{ this.title }}</div>
         <details class="pp-box pp-legend" id="pp-legend" open>
-        <summary>Legend</summary>
+        <summary>{{ this.legend_word }}</summary>
         {{ this.body }}
         </details>
         <script>
@@ -252,10 +253,12 @@ class Legend(branca.element.MacroElement):
         """
     )
 
-    def __init__(self, title: str, sections: Sequence[tuple[str, Sequence[str]]]) -> None:
+    def __init__(self, title: str, sections: Sequence[tuple[str, Sequence[str]]], *, legend_word: str = "Legend"
+                 ) -> None:
         super().__init__()
         self._name = "Legend"
         self.title = title
+        self.legend_word = html.escape(legend_word)
         self.css = MAP_CSS
         self.body = "\n".join(
             f"<h4>{heading}</h4>\n" + "\n".join(rows) for heading, rows in sections if rows
@@ -406,8 +409,8 @@ class Locate(branca.element.MacroElement):
           control.onAdd = function () {
             var box = L.DomUtil.create("div", "leaflet-bar leaflet-control pp-locate");
             var link = L.DomUtil.create("a", "", box);
-            link.href = "#"; link.title = "Where am I?"; link.setAttribute("role", "button");
-            link.setAttribute("aria-label", "Where am I?");
+            link.href = "#"; link.title = {{ this.words.where|tojson }}; link.setAttribute("role", "button");
+            link.setAttribute("aria-label", {{ this.words.where|tojson }});
             // drawn, not a font glyph: every phone shows it the same
             link.innerHTML = '<svg width="22" height="22" viewBox="0 0 22 22" style="vertical-align:middle">'
               + '<circle cx="11" cy="11" r="6" fill="none" stroke="#1a1a1a" stroke-width="2"/>'
@@ -426,18 +429,28 @@ class Locate(branca.element.MacroElement):
             L.circle(event.latlng, {radius: event.accuracy, weight: 1, color: "#136aec",
                                     fillOpacity: 0.1, interactive: false}).addTo(here);
             L.circleMarker(event.latlng, {radius: 7, weight: 3, color: "#ffffff", fillColor: "#136aec",
-                                          fillOpacity: 1}).bindTooltip("You are here").addTo(here);
+                                          fillOpacity: 1}).bindTooltip({{ this.words.here|tojson }}).addTo(here);
           });
           map.on("locationerror", function (event) {
             var title = document.querySelector(".pp-title");
             if (title) { title.textContent = title.textContent.split(" \u2014 ")[0]
-                         + " \u2014 position unknown: " + event.message; }
+                         + " \u2014 " + {{ this.words.unknown|tojson }} + ": " + event.message; }
+          });
+          // Leaflet's own zoom buttons, in the map's language
+          [["in", {{ this.words.zoom_in|tojson }}], ["out", {{ this.words.zoom_out|tojson }}]].forEach(function (z) {
+            var button = map.getContainer().querySelector(".leaflet-control-zoom-" + z[0]);
+            if (button) { button.title = z[1]; button.setAttribute("aria-label", z[1]); }
           });
         })({{ this._parent.get_name() }});
         {% endmacro %}
         """
     )
 
-    def __init__(self) -> None:
+    #: The button's and messages' words in English; :func:`passages.maps.plan_map` gives them translated.
+    WORDS: ClassVar[dict[str, str]] = {"where": "Where am I?", "here": "You are here", "unknown": "position unknown",
+             "zoom_in": "Zoom in", "zoom_out": "Zoom out"}
+
+    def __init__(self, words: dict[str, str] | None = None) -> None:
         super().__init__()
         self._name = "Locate"
+        self.words = {**self.WORDS, **(words or {})}

@@ -16,7 +16,7 @@ import html
 import itertools
 import math
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,7 @@ from passages._map_elements import (
 )
 from passages._map_labels import LABEL_MIN_ZOOM, StreetLabels, label_points
 from passages.areas import Area
+from passages.i18n import N_, check_lang, translator
 
 __all__ = [
     "HOT_COLOR",
@@ -85,12 +86,16 @@ OUTLINE_COLOR = "#4d4d4d"
 #: Places by kind: (layer name, legend label, letter on the marker, colour). Letters, not
 #: icon fonts, so the markers need nothing from a CDN and stay readable in greyscale.
 PLACE_STYLES: dict[str, tuple[str, str, str, str]] = {
-    "site": ("Site", "Site: where the walks start", "H", "#b35806"),
-    "school": ("Schools", "School", "S", "#6a3d9a"),
-    "transit": ("Transit stops", "Transit stop", "T", "#252525"),
-    "park": ("Parks", "Park or recreation", "P", "#1b7837"),
-    "library": ("Libraries", "Library", "L", "#8c510a"),
+    "site": (N_("Site"), N_("Site: where the walks start"), "H", "#b35806"),
+    "school": (N_("Schools"), N_("School"), "S", "#6a3d9a"),
+    "transit": (N_("Transit stops"), N_("Transit stop"), "T", "#252525"),
+    "park": (N_("Parks"), N_("Park or recreation"), "P", "#1b7837"),
+    "library": (N_("Libraries"), N_("Library"), "L", "#8c510a"),
 }
+
+#: The words of the "where am I" button and Leaflet's zoom buttons (translated per map).
+LOCATE_WORDS = {"where": N_("Where am I?"), "here": N_("You are here"), "unknown": N_("position unknown"),
+                "zoom_in": N_("Zoom in"), "zoom_out": N_("Zoom out")}
 
 #: Fill of a place too far from any street to be routed.
 UNUSABLE_COLOR = "#9e9e9e"
@@ -100,6 +105,12 @@ OSM_ATTRIBUTION = (
     '<a href="https://www.openstreetmap.org/copyright">'
     "© OpenStreetMap contributors (ODbL)</a>"
 )
+
+
+def _osm_attribution(_: Callable[[str], str]) -> str:
+    """Return :data:`OSM_ATTRIBUTION` in the map's language (the link and the licence stay)."""
+    return OSM_ATTRIBUTION.replace("© OpenStreetMap contributors (ODbL)",
+                                   html.escape(_("© OpenStreetMap contributors (ODbL)")))
 
 
 STREET_WEIGHT = 2.0
@@ -215,9 +226,9 @@ def _sig(value: float) -> float:
     return float(f"{float(value):.3g}")
 
 
-def _ranges(uppers: np.ndarray) -> list[str]:
+def _ranges(uppers: np.ndarray, _: Callable[[str], str] = str) -> list[str]:
     """Return legend labels of classes that run from one upper bound to the next."""
-    labels = [f"up to {_fmt(uppers[0])}"] if len(uppers) else []
+    labels = [_("up to {value}").format(value=_fmt(uppers[0]))] if len(uppers) else []
     return labels + [
         f"{_fmt(lower)} – {_fmt(upper)}" for lower, upper in itertools.pairwise(uppers)
     ]
@@ -226,18 +237,19 @@ def _ranges(uppers: np.ndarray) -> list[str]:
 # --------------------------------------------------------------------------- layers
 
 
-def _add_streets(fmap: folium.Map, segments: GeoDataFrame, risk: np.ndarray) -> list[str]:
+def _add_streets(fmap: folium.Map, segments: GeoDataFrame, risk: np.ndarray, _: Callable[[str], str] = str
+                 ) -> list[str]:
     """Draw streets by risk class; return the legend rows of the classes."""
-    group = folium.FeatureGroup(name="Streets by risk", show=True).add_to(fmap)
+    group = folium.FeatureGroup(name=_("Streets by risk"), show=True).add_to(fmap)
     positive = risk[risk > 0]
     uppers = _class_uppers(positive, len(RISK_COLORS))
     colors = _spread(RISK_COLORS, len(uppers)) if len(uppers) else []
     klass = np.where(risk > 0, np.searchsorted(uppers, risk, side="left"), -1)
     props: dict[str, list[Any]] = {
-        "name": [_text(v, "unnamed") for v in segments["name"]],
+        "name": [_text(v, _("unnamed")) for v in segments["name"]],
         "risk_per_100m": [_sig(v) for v in risk],
     }
-    tooltip = (("name", "risk_per_100m"), ("Street", "Risk per 100 m"))
+    tooltip = (("name", "risk_per_100m"), (_("Street"), _("Risk per 100 m")))
     for index, color in [(-1, ZERO_RISK_COLOR), *enumerate(colors)]:
         rows = np.flatnonzero(klass == index)
         if rows.size:
@@ -248,43 +260,44 @@ def _add_streets(fmap: folium.Map, segments: GeoDataFrame, risk: np.ndarray) -> 
             ).add_to(group)
     rows_html = [
         swatch_row(color, STREET_WEIGHT + 2, label)
-        for color, label in zip(colors, _ranges(uppers), strict=True)
+        for color, label in zip(colors, _ranges(uppers, _), strict=True)
     ]
-    rows_html.append(swatch_row(ZERO_RISK_COLOR, STREET_WEIGHT + 2, "no risk recorded"))
+    rows_html.append(swatch_row(ZERO_RISK_COLOR, STREET_WEIGHT + 2, _("no risk recorded")))
     return rows_html
 
 
-def _add_hot(fmap: folium.Map, segments: GeoDataFrame, risk: np.ndarray) -> int:
-    group = folium.FeatureGroup(name="Hot segments", show=True)
+def _add_hot(fmap: folium.Map, segments: GeoDataFrame, risk: np.ndarray, _: Callable[[str], str] = str) -> int:
+    group = folium.FeatureGroup(name=_("Hot segments"), show=True)
     hot = np.flatnonzero(segments["hot"].fillna(False).astype(bool).to_numpy())
     if hot.size:
         props: dict[str, list[Any]] = {
-            "name": [_text(segments["name"].iloc[i], "unnamed") for i in hot],
+            "name": [_text(segments["name"].iloc[i], _("unnamed")) for i in hot],
             "risk_per_100m": [_sig(risk[i]) for i in hot],
         }
         Styled(
             feature_collection(segments.iloc[hot], props),
             line_style={"color": HOT_COLOR, "weight": HOT_WEIGHT, "opacity": 0.95},
-            tooltip=(("name", "risk_per_100m"), ("Hot segment", "Risk per 100 m")),
+            tooltip=(("name", "risk_per_100m"), (_("Hot segment"), _("Risk per 100 m"))),
         ).add_to(group)
     group.add_to(fmap)
     return int(hot.size)
 
 
-def _add_passages(fmap: folium.Map, passages: GeoDataFrame, demand: np.ndarray) -> list[str]:
+def _add_passages(fmap: folium.Map, passages: GeoDataFrame, demand: np.ndarray, _: Callable[[str], str] = str
+                  ) -> list[str]:
     """Draw the passages, wider where more people walk; return the legend rows."""
-    group = folium.FeatureGroup(name="Safe Passages", show=True).add_to(fmap)
+    group = folium.FeatureGroup(name=_("Safe Passages"), show=True).add_to(fmap)
     uppers = _class_uppers(demand, len(PASSAGE_WEIGHTS))
     weights = _spread(PASSAGE_WEIGHTS, len(uppers)) if len(uppers) else []
     klass = np.searchsorted(uppers, demand, side="left")
     props: dict[str, list[Any]] = {
-        "name": [_text(v, "unnamed") for v in passages["name"]],
+        "name": [_text(v, _("unnamed")) for v in passages["name"]],
         "length_m": [round(float(v)) for v in passages["length_m"]],
         "demand": [_sig(v) for v in demand],
     }
     tooltip = (
         ("name", "length_m", "demand"),
-        ("Safe Passage", "Length (m)", "Walkers per day (relative)"),
+        (_("Safe Passage"), _("Length (m)"), _("Walkers per day (relative)")),
     )
     for index, weight in enumerate(weights):
         rows = np.flatnonzero(klass == index)
@@ -296,7 +309,7 @@ def _add_passages(fmap: folium.Map, passages: GeoDataFrame, demand: np.ndarray) 
             ).add_to(group)
     return [
         swatch_row(PASSAGE_COLOR, weight, label)
-        for weight, label in zip(weights, _ranges(uppers), strict=True)
+        for weight, label in zip(weights, _ranges(uppers, _), strict=True)
     ]
 
 
@@ -306,7 +319,7 @@ def _marker_html(letter: str, color: str, usable: bool) -> str:
     return f'<div class="pp-place pp-unusable">{letter}</div>'
 
 
-def _add_places(fmap: folium.Map, places: GeoDataFrame) -> list[str]:
+def _add_places(fmap: folium.Map, places: GeoDataFrame, _: Callable[[str], str] = str) -> list[str]:
     """Draw one layer per kind of place; return the legend rows of the kinds shown.
 
     With a ``routed`` column, the usable places no route uses show only from
@@ -337,7 +350,7 @@ def _add_places(fmap: folium.Map, places: GeoDataFrame) -> list[str]:
         of_kind = (kinds == kind).to_numpy()
         if not of_kind.any():
             continue
-        group = folium.FeatureGroup(name=layer_name, show=True).add_to(fmap)
+        group = folium.FeatureGroup(name=_(layer_name), show=True).add_to(fmap)
         # (usable, routed, merge radius in metres, drawn: "all" zooms, "near" or "far" only)
         for is_usable, is_routed, merge_m, zooms in (
             (False, None, 0.0, "all"), (True, False, PLACE_MERGE_M, "near"),
@@ -347,13 +360,13 @@ def _add_places(fmap: folium.Map, places: GeoDataFrame) -> list[str]:
             rows = np.flatnonzero(of_kind & shown)
             if not rows.size:
                 continue
-            names = [_text(places["name"].iloc[i], f"unnamed {label.lower()}") for i in rows]
+            names = [_text(places["name"].iloc[i], _("unnamed place")) for i in rows]
             if merge_m:
                 rows, names = _merge_close(places, rows, names, merge_m)
             props: dict[str, list[Any]] = {"name": names}
             fields: tuple[str, ...] = ("name",)
             if not is_usable:
-                props["note"] = [_unusable_note(snap_m[i]) for i in rows]
+                props["note"] = [_unusable_note(snap_m[i], _) for i in rows]
                 fields = ("name", "note")
             layer = Styled(
                 feature_collection(places.iloc[rows], props),
@@ -367,18 +380,20 @@ def _add_places(fmap: folium.Map, places: GeoDataFrame) -> list[str]:
                 unrouted = unrouted or not is_routed
             elif zooms == "far":
                 far.append(layer)
-        rows_html.append(icon_row(_marker_html(letter, color, True), label))
+        rows_html.append(icon_row(_marker_html(letter, color, True), _(label)))
     if near:
         ZoomGate(near, min_zoom=UNROUTED_MIN_ZOOM).add_to(fmap)
     if far:
         ZoomGate(far, min_zoom=UNROUTED_MIN_ZOOM, below=True).add_to(fmap)
     if unrouted:
         rows_html.append(
-            f'<div class="pp-row pp-note">Places no route uses show from zoom {UNROUTED_MIN_ZOOM} (street level)</div>'
+            '<div class="pp-row pp-note">'
+            + html.escape(_("Places no route uses show from zoom {zoom} (street level)").format(zoom=UNROUTED_MIN_ZOOM))
+            + "</div>"
         )
     if not usable.all():
         rows_html.append(
-            icon_row(_marker_html("", UNUSABLE_COLOR, False), "too far from any street: not routed")
+            icon_row(_marker_html("", UNUSABLE_COLOR, False), _("too far from any street: not routed"))
         )
     return rows_html
 
@@ -407,10 +422,10 @@ def _merge_close(
     return rows[kept], merged
 
 
-def _unusable_note(snap_m: float) -> str:
+def _unusable_note(snap_m: float, _: Callable[[str], str] = str) -> str:
     if np.isfinite(snap_m):
-        return f"not routed: {snap_m:.0f} m from the nearest street"
-    return "not routed: too far from any street"
+        return _("not routed: {metres} m from the nearest street").format(metres=f"{snap_m:.0f}")
+    return _("not routed: too far from any street")
 
 
 def _take(props: dict[str, list[Any]], rows: Iterable[int]) -> dict[str, list[Any]]:
@@ -418,8 +433,8 @@ def _take(props: dict[str, list[Any]], rows: Iterable[int]) -> dict[str, list[An
     return {name: [values[i] for i in index] for name, values in props.items()}
 
 
-def _add_outline(fmap: folium.Map, area: Area) -> None:
-    group = folium.FeatureGroup(name="Study area", show=True).add_to(fmap)
+def _add_outline(fmap: folium.Map, area: Area, _: Callable[[str], str] = str) -> None:
+    group = folium.FeatureGroup(name=_("Study area"), show=True).add_to(fmap)
     polygon = shapely.transform(area.study_polygon, lambda xy: np.round(xy, COORD_DECIMALS))
     data = {
         "type": "FeatureCollection",
@@ -440,12 +455,12 @@ def _add_outline(fmap: folium.Map, area: Area) -> None:
     ).add_to(group)
 
 
-def _add_base_tiles(fmap: folium.Map, tiles: bool) -> None:
+def _add_base_tiles(fmap: folium.Map, tiles: bool, _: Callable[[str], str] = str) -> None:
     """Add the web base map, if any: the one place that knows about tiles."""
     if tiles:
         # an overlay that starts hidden: no tile is requested until the reader asks
         folium.TileLayer(
-            "OpenStreetMap", name="Web map tiles (needs a connection)", attr=OSM_ATTRIBUTION,
+            "OpenStreetMap", name=_("Web map tiles (needs a connection)"), attr=_osm_attribution(_),
             max_zoom=19, overlay=True, control=True, show=False,
         ).add_to(fmap)
 
@@ -488,13 +503,17 @@ def _officer_marker(number: str, color: str) -> str:
     return f'<div class="pp-officer" style="background:{color}">{html.escape(number)}</div>'
 
 
-def _numbers_label(officer: int, what: str, numbers: Sequence[str]) -> str:
+def _numbers_label(officer: int, what: str, numbers: Sequence[str], _: Callable[[str], str] = str) -> str:
     """Return "Officer 2: posts 1, 4" with the numbers the map's markers carry."""
-    plural = what if len(numbers) == 1 else f"{what}s"
-    return html.escape(f"Officer {officer}: {plural} {', '.join(numbers)}")
+    if what == "post":
+        text = _("Officer {officer}: post {numbers}") if len(numbers) == 1 else _("Officer {officer}: posts {numbers}")
+    else:
+        text = _("Officer {officer}: stop {numbers}") if len(numbers) == 1 else _("Officer {officer}: stops {numbers}")
+    return html.escape(text.format(officer=officer, numbers=", ".join(numbers)))
 
 
-def _add_officers(fmap: folium.Map, posts: GeoDataFrame | None, loops: GeoDataFrame | None) -> list[str]:
+def _add_officers(fmap: folium.Map, posts: GeoDataFrame | None, loops: GeoDataFrame | None,
+                  _: Callable[[str], str] = str) -> list[str]:
     """Draw footbeat loops and numbered posts, one colour and dash per officer; return legend rows.
 
     Loops and posts go in panes above the passages and the places. The legend gives each
@@ -504,12 +523,12 @@ def _add_officers(fmap: folium.Map, posts: GeoDataFrame | None, loops: GeoDataFr
     numbers: dict[int, list[str]] = {}
     if loops is not None and len(loops):
         loops = _check_frame(loops, "loops", LOOP_COLUMNS, ("LineString", "MultiLineString"))
-        group = folium.FeatureGroup(name="Footbeat loops", show=True).add_to(fmap)
+        group = folium.FeatureGroup(name=_("Footbeat loops"), show=True).add_to(fmap)
         loop_officers = loops["officer"].astype(int).to_numpy()
         for officer in sorted({int(o) for o in loop_officers}):
             rows = np.flatnonzero(loop_officers == officer)
             props: dict[str, list[Any]] = {
-                "label": [_text(loops["label"].iloc[i], f"officer {officer}") for i in rows],
+                "label": [_text(loops["label"].iloc[i], _("officer {officer}").format(officer=officer)) for i in rows],
                 "length_m": [round(float(loops["length_m"].iloc[i])) for i in rows],
                 "minutes": [round(float(loops["minutes"].iloc[i])) for i in rows],
             }
@@ -519,19 +538,20 @@ def _add_officers(fmap: folium.Map, posts: GeoDataFrame | None, loops: GeoDataFr
                 feature_collection(loops.iloc[rows], props),
                 line_style={"color": officer_color(officer), "weight": LOOP_WEIGHT, "opacity": 0.95,
                             "dashArray": officer_dash(officer), "lineCap": "butt"},
-                tooltip=(("label", "length_m", "minutes"), ("Footbeat", "Length (m)", "Minutes")),
+                tooltip=(("label", "length_m", "minutes"), (_("Footbeat"), _("Length (m)"), _("Minutes"))),
                 pane=LOOP_PANE, svg=True,
             ).add_to(group)
             loop_rows[officer] = dash_row(
-                officer_color(officer), LOOP_WEIGHT, officer_dash(officer), f"Officer {officer}: footbeat loop"
+                officer_color(officer), LOOP_WEIGHT, officer_dash(officer),
+                _("Officer {officer}: footbeat loop").format(officer=officer)
             )
     if posts is not None and len(posts):
         posts = _check_frame(posts, "posts", POST_COLUMNS, ("Point",))
-        group = folium.FeatureGroup(name="Posts and stops", show=True).add_to(fmap)
+        group = folium.FeatureGroup(name=_("Posts and stops"), show=True).add_to(fmap)
         for i in range(len(posts)):
             officer = int(posts["officer"].iloc[i])
             number = str(posts["number"].iloc[i])
-            props = {"label": [_text(posts["label"].iloc[i], f"post {number}")]}
+            props = {"label": [_text(posts["label"].iloc[i], _("post {number}").format(number=number))]}
             Styled(
                 feature_collection(posts.iloc[[i]], props),
                 marker_html=_officer_marker(number, officer_color(officer)),
@@ -550,7 +570,7 @@ def _add_officers(fmap: folium.Map, posts: GeoDataFrame | None, loops: GeoDataFr
         for what, shown in (("post", standing), ("stop", stops)):
             if shown:
                 keys = [_officer_marker(n, color) for n in shown[:2]]
-                rows_html.append(icons_row(keys, _numbers_label(officer, what, shown)))
+                rows_html.append(icons_row(keys, _numbers_label(officer, what, shown, _)))
     return rows_html
 
 
@@ -560,12 +580,14 @@ def _add_labels(
     passages: GeoDataFrame,
     posts: GeoDataFrame | None,
     loops: GeoDataFrame | None,
+    _: Callable[[str], str] = str,
 ) -> int:
     """Draw the street names of the passages, loops and posts from street zoom up; return their number."""
     data = label_points(segments, passages, loops=loops, posts=posts)
     if not data["features"]:
         return 0
-    group = folium.FeatureGroup(name=f"Street names (from zoom {LABEL_MIN_ZOOM})", show=True).add_to(fmap)
+    group = folium.FeatureGroup(name=_("Street names (from zoom {zoom})").format(zoom=LABEL_MIN_ZOOM),
+                                show=True).add_to(fmap)
     StreetLabels(data, group, min_zoom=LABEL_MIN_ZOOM).add_to(fmap)
     return len(data["features"])
 
@@ -583,6 +605,7 @@ def plan_map(
     posts: GeoDataFrame | None = None,
     loops: GeoDataFrame | None = None,
     community: bool = False,
+    lang: str = "en",
 ) -> folium.Map:
     """Return the folium map of one area's plan.
 
@@ -631,6 +654,9 @@ def plan_map(
     community
         The public map: the Safe Passages and places only; no street risk, no hot
         segments, no posts or loops (``segments``, ``posts`` and ``loops`` are not drawn).
+    lang
+        Language of the map's own words (:data:`passages.i18n.LANGUAGES`); names from the
+        data stay as they are.
 
     Street names (the ``name`` of the segments: the index's own names, blanks skipped)
     label the passages, the loops and the streets meeting at a post from zoom
@@ -651,7 +677,8 @@ def plan_map(
     _check_numbers(segments, "segments", "length_m")
     _check_numbers(passages, "passages", "length_m")
 
-    title = title if title is not None else f"Safe Passages: {area.name}"
+    _ = translator(lang)
+    title = title if title is not None else f"{_('Safe Passages')}: {area.name}"
     fmap = folium.Map(
         location=[area.lat, area.lon], zoom_start=15, tiles=None, prefer_canvas=True,
         control_scale=True, zoom_snap=0.25,
@@ -666,48 +693,51 @@ def plan_map(
         fmap.default_js = list(LEAFLET_JS)
         fmap.default_css = list(LEAFLET_CSS)
     figure.title = html.escape(title)
-    _add_base_tiles(fmap, tiles)
+    _add_base_tiles(fmap, tiles, _)
     Panes().add_to(fmap)
 
-    _add_outline(fmap, area)
-    risk_rows = [] if community else _add_streets(fmap, segments, risk)
-    passage_rows = _add_passages(fmap, passages, demand)
+    _add_outline(fmap, area, _)
+    risk_rows = [] if community else _add_streets(fmap, segments, risk, _)
+    passage_rows = _add_passages(fmap, passages, demand, _)
     # Above the passages, so a hot stretch of a passage shows as a dark core.
-    n_hot = 0 if community else _add_hot(fmap, segments, risk)
-    place_rows = _add_places(fmap, places)
+    n_hot = 0 if community else _add_hot(fmap, segments, risk, _)
+    place_rows = _add_places(fmap, places, _)
     if community:
         posts = loops = None
     if posts is not None and len(posts):
         posts = _check_frame(posts, "posts", POST_COLUMNS, ("Point",))
     if loops is not None and len(loops):
         loops = _check_frame(loops, "loops", LOOP_COLUMNS, ("LineString", "MultiLineString"))
-    officer_rows = _add_officers(fmap, posts, loops)
-    _add_labels(fmap, segments, passages, posts, loops)
+    officer_rows = _add_officers(fmap, posts, loops, _)
+    _add_labels(fmap, segments, passages, posts, loops, _)
 
     if n_hot:
-        risk_rows.append(swatch_row(HOT_COLOR, HOT_WEIGHT, "Hot segment (highest risk)"))
+        risk_rows.append(swatch_row(HOT_COLOR, HOT_WEIGHT, _("Hot segment (highest risk)")))
     sections = [
-        ("Street risk per 100 m", risk_rows),
-        ("Safe Passages, walkers per day", passage_rows),
-        ("Places", place_rows),
-        ("Officers", officer_rows),
+        (_("Street risk per 100 m"), risk_rows),
+        (_("Safe Passages, walkers per day"), passage_rows),
+        (_("Places"), place_rows),
+        (_("Officers"), officer_rows),
     ]
     if community:
         sections = [(heading, rows) for heading, rows in sections if rows]
-    Legend(html.escape(title), sections).add_to(fmap)
-    Attribution([OSM_ATTRIBUTION, *(html.escape(str(c)) for c in credits)]).add_to(fmap)
-    Locate().add_to(fmap)
+    Legend(html.escape(title), sections, legend_word=_("Legend")).add_to(fmap)
+    Attribution([_osm_attribution(_), *(html.escape(str(c)) for c in credits)]).add_to(fmap)
+    Locate({key: _(word) for key, word in LOCATE_WORDS.items()}).add_to(fmap)
     folium.LayerControl(collapsed=True).add_to(fmap)
 
     west, south, east, north = area.study_polygon.bounds
     FitBounds([[south, west], [north, east]]).add_to(fmap)
     renumber(fmap.get_root())
+    vars(fmap)["lang"] = check_lang(lang)  # read by map_html for <html lang="...">
     return fmap
 
 
 def map_html(fmap: folium.Map) -> bytes:
-    """Return the map's self-contained HTML document (UTF-8)."""
-    return fmap.get_root().render().encode("utf-8")
+    """Return the map's self-contained HTML document (UTF-8), with the language of its words."""
+    page = fmap.get_root().render()
+    lang = getattr(fmap, "lang", "en")
+    return page.replace("<html>", f'<html lang="{html.escape(lang)}">', 1).encode("utf-8")
 
 
 def save_map(fmap: folium.Map, path: str | Path) -> Path:
