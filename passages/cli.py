@@ -33,6 +33,7 @@ from passages._io import OutputSet, check_output_folder, output_set
 from passages._names import slug
 from passages._terminal import output_width, print_csv, print_json, print_lines, print_table, script_format
 from passages.areas import Area, get_area, load_areas
+from passages.i18n import check_lang
 
 app = typer.Typer(
     help="Safe Passages planning: walking networks, street risk, safer routes and maps.",
@@ -55,6 +56,12 @@ EXIT_INTERNAL = 1
 _Command = TypeVar("_Command", bound=Callable[..., None])
 
 SAMPLE_AREAS = ("south-la", "south-central", "downtown")
+
+Lang = Annotated[
+    str,
+    typer.Option("--lang", metavar="en|es", help="Language of the maps' and pages' own words: en or es "
+                                                 "(names from the data stay as they are)."),
+]
 
 DataDir = Annotated[
     Path | None,
@@ -217,7 +224,7 @@ def areas_command(
 def _plan_one(
     area: Area, *, scenario: Path | None, offline: bool, data_dir: Path | None, network: Path | None,
     incidents: list[Path] | None, out: Path | None, tiles: bool, use_cache: bool,
-    places: dict[str, list[Path]] | None = None, script: str | None = None,
+    places: dict[str, list[Path]] | None = None, script: str | None = None, lang: str = "en",
 ) -> list[dict[str, Any]]:
     """Plan ``area`` (each scenario of ``scenario``), write the outputs; print the summaries.
 
@@ -251,7 +258,7 @@ def _plan_one(
                 plan = make_plan(area, params=params, data_dir=data_dir, offline=offline, network=network,
                                  incidents=incidents, place_sources=places, use_cache=use_cache, on_step=on_step)
                 progress.update(task, description=f"{label}: map", completed=len(STEPS))
-                written = write_plan(plan, out_dir=output, name=name, tiles=tiles)
+                written = write_plan(plan, out_dir=output, name=name, tiles=tiles, lang=lang)
                 progress.update(task, completed=len(STEPS) + 1)
             results.append({"area": area.slug, "scenario": name, "summary": plan.summary(), "written": written,
                             "label": label, "seconds": time.perf_counter() - started})
@@ -324,6 +331,7 @@ def plan_command(
                                              help="Output folder (default maps/SLUG).")] = None,
     tiles: Annotated[bool, typer.Option("--tiles/--no-tiles", help="Add OpenStreetMap web tiles to the map.")] = True,
     cache: Annotated[bool, typer.Option("--cache/--no-cache", help="Reuse the processed street network.")] = True,
+    lang: Lang = "en",
     all_areas: Annotated[bool, typer.Option("--all-areas", help="Plan every area (with --offline: those with a "
                                             "local network) x scenario, fanned out on Dask.")] = False,
     scheduler: Annotated[str | None, typer.Option("--scheduler", metavar="ADDRESS",
@@ -337,19 +345,21 @@ def plan_command(
 ) -> None:
     """Plan one area (or --all-areas): street risk, safer routes, the Safe Passage network and its map."""
     script = script_format(json_out=json_out)
+    lang = check_lang(lang)
     places = {"schools": schools or [], "transit": transit or [], "parks": parks or []}
     if all_areas or scheduler is not None:
         if out is not None:
             check_output_folder(out)
         _plan_all(area=area, all_areas=all_areas, scheduler=scheduler, workers=workers, scenario=scenario,
                   offline=offline, data_dir=data_dir, network=network, incidents=incidents, places=places,
-                  areas_file=areas_file, out=out, tiles=tiles, use_cache=cache, script=script)
+                  areas_file=areas_file, out=out, tiles=tiles, use_cache=cache, script=script, lang=lang)
         return
     if area is None:
         raise PassagesError("give --area SLUG (see 'passages areas'), or --all-areas")
     chosen = get_area(area, areas_file=areas_file)
     results = _plan_one(chosen, scenario=scenario, offline=offline, data_dir=data_dir, network=network,
-                        incidents=incidents, places=places, out=out, tiles=tiles, use_cache=cache, script=script)
+                        incidents=incidents, places=places, out=out, tiles=tiles, use_cache=cache, script=script,
+                        lang=lang)
     if script == "json":
         print_json({"plans": [{key: result[key] for key in ("area", "scenario", "summary", "written", "seconds")}
                               for result in results]})
@@ -436,6 +446,46 @@ def export_command(
         console.print(f"  {layer:<12} {path}")
 
 
+@app.command("community", cls=CleanCommand)
+@_guarded
+def community_command(
+    area: Annotated[str, typer.Option("--area", metavar="SLUG", help="Area slug (see 'passages areas').")],
+    lang: Annotated[str, typer.Option("--lang", metavar="en|es|both",
+                                      help="Language of the flyer and map: en, es or both (default).")] = "both",
+    offline: Annotated[bool, typer.Option("--offline", help="Never use the internet; local files only.")] = False,
+    data_dir: DataDir = None,
+    network: Annotated[Path | None, typer.Option("--network", metavar="FILE", help="Street network file.")] = None,
+    incidents: Annotated[list[Path] | None, typer.Option("--incidents", metavar="FILE",
+                                                         help="Incident file; repeatable.")] = None,
+    areas_file: AreasFile = None,
+    out: Annotated[Path | None, typer.Option("--out", metavar="FOLDER",
+                                             help="Output folder (default maps/SLUG).")] = None,
+) -> None:
+    """Plan an area and write its community flyer (PDF, PNG) and map (HTML) for parents and residents.
+
+    The Safe Passages to each school with their named streets, schools, parks and stops;
+    no officer post or loop, no hot segment and no street risk. Files:
+    community-LANG.pdf, community-LANG.png, community-LANG.html.
+    """
+    from passages.community import community_files, write_community
+    from passages.i18n import LANGUAGES
+    from passages.plan import make_plan
+
+    langs = list(LANGUAGES) if lang.strip().lower() == "both" else [check_lang(lang)]
+    chosen = get_area(area, areas_file=areas_file)
+    owned = tuple(name for code in langs for name in community_files(code))
+    folder = _out_folder(out, settings.maps_dir / slug(chosen.slug, field="--area"))
+    written: dict[str, Path] = {}
+    with output_set(folder, owns=owned) as output, console.status(f"{chosen.slug}: planning") as status:
+        plan = make_plan(chosen, data_dir=data_dir, offline=offline, network=network, incidents=incidents)
+        for code in langs:
+            status.update(f"{chosen.slug}: community flyer and map ({code})")
+            for kind, path in write_community(plan, output, lang=code).items():
+                written[f"{kind} ({code})"] = path
+    print_lines(console, [f"Community outputs of {chosen.name}:",
+                          *(f"  {kind:<10} {path}" for kind, path in written.items())])
+
+
 @app.command("backtest", cls=CleanCommand)
 @_guarded
 def backtest_command(
@@ -508,6 +558,7 @@ def compare_command(
         "--maps", metavar="NAME,NAME",
         help="Two scenarios to map side by side, NAME,NAME (default: the first two).")] = None,
     tiles: Annotated[bool, typer.Option("--tiles/--no-tiles", help="Offer OSM web tiles on the maps.")] = True,
+    lang: Lang = "en",
     scheduler: Annotated[str | None, typer.Option("--scheduler", metavar="ADDRESS",
                                                   help="Fan the scenarios out on this Dask "
                                                   "scheduler (or 'local' for local processes).")] = None,
@@ -534,6 +585,7 @@ def compare_command(
     from passages.scenarios import read_scenarios
 
     script = script_format(json_out=json_out, csv_out=csv_out)
+    lang = check_lang(lang)
     started = time.perf_counter()
     chosen = get_area(area, areas_file=areas_file)
     scenarios = read_scenarios(file)
@@ -556,7 +608,7 @@ def compare_command(
             status.update(f"{chosen.slug}: backtests split at {backtest_split}")
             backtests = backtest_table(runs, split=backtest_split, data_dir=data_dir, offline=offline)
         status.update(f"{chosen.slug}: table, chart and maps")
-        written = write_comparison(runs, output, name=name, maps=pair, tiles=tiles, backtests=backtests)
+        written = write_comparison(runs, output, name=name, maps=pair, tiles=tiles, backtests=backtests, lang=lang)
     metrics = metrics_table(runs)
     if script == "json":
         print_json({"area": chosen.slug, "file": str(file), "scenarios": metrics, "backtests": backtests,

@@ -36,6 +36,7 @@ from passages._io import OutputSet, writing_to
 from passages._names import csv_bytes, slug
 from passages.areas import Area
 from passages.coverage import Coverage, CoverageModel, cover
+from passages.i18n import N_, check_lang, translator
 from passages.plan import Plan, make_plan, map_layers, plan_credits
 from passages.scenarios import PlanParameters, Scenario
 from passages.streetindex import StreetIndex
@@ -310,47 +311,57 @@ def officer_layers(coverage: Coverage, index: StreetIndex) -> tuple[gpd.GeoDataF
     return points.to_crs(settings.input_crs), loops.to_crs(settings.input_crs)
 
 
-def scenario_map_html(run: ScenarioRun, *, tiles: bool = True) -> str:
-    """Return the self-contained HTML of one scenario's plan map with its posts and loops."""
-    from passages.maps import plan_map
+def scenario_map_html(run: ScenarioRun, *, tiles: bool = True, lang: str = "en") -> str:
+    """Return the self-contained HTML of one scenario's plan map with its posts and loops (words in ``lang``)."""
+    from passages.maps import map_html, plan_map
 
     segments, passages, places = map_layers(run.plan)
     posts, loops = officer_layers(run.coverage, run.plan.index)
     fmap = plan_map(
         area=run.plan.area, segments=segments, passages=passages, places=places,
         title=f"{run.scenario.name}: {run.plan.area.name}", credits=plan_credits(run.plan), tiles=tiles,
-        posts=posts, loops=loops,
+        posts=posts, loops=loops, lang=lang,
     )
-    return str(fmap.get_root().render())
+    return map_html(fmap).decode("utf-8")
 
 
-def _metrics_line(run: ScenarioRun) -> str:
+#: How each coverage mode reads on the side-by-side page.
+MODE_WORDS = {"posts": N_("posts"), "footbeats": N_("footbeats"), "both": N_("posts and footbeats")}
+
+
+def _metrics_line(run: ScenarioRun, _: Callable[[str], str] = str) -> str:
     m = run.coverage.metrics
-    dosage = "no hot segment" if m["dosage_per_hot"] is None else f"{m['dosage_per_hot']:.2f} visits/h per hot segment"
-    return (f"{run.coverage.officers} officers, {run.coverage.mode}, {' '.join(run.coverage.windows)}: "
-            f"{m['demand_share']:.0%} of passage demand and {m['exposure_share']:.0%} of risk exposure watched, "
-            f"{m['watched_km']:.2f} of {m['passage_km']:.2f} km, {m['officer_hours']:g} officer-hours, {dosage}")
+    dosage = _("no hot segment") if m["dosage_per_hot"] is None else _(
+        "{visits} visits/h per hot segment").format(visits=f"{m['dosage_per_hot']:.2f}")
+    mode = _(MODE_WORDS.get(run.coverage.mode, run.coverage.mode))
+    return _("{officers} officers, {mode}, {windows}: {demand} of passage demand and {exposure} of risk exposure "
+             "watched, {watched} of {total} km, {hours} officer-hours, {dosage}").format(
+        officers=run.coverage.officers, mode=mode, windows=" ".join(run.coverage.windows),
+        demand=f"{m['demand_share']:.0%}", exposure=f"{m['exposure_share']:.0%}", watched=f"{m['watched_km']:.2f}",
+        total=f"{m['passage_km']:.2f}", hours=f"{m['officer_hours']:g}", dosage=dosage)
 
 
-def side_by_side_html(first: ScenarioRun, second: ScenarioRun, *, tiles: bool = True) -> str:
+def side_by_side_html(first: ScenarioRun, second: ScenarioRun, *, tiles: bool = True, lang: str = "en") -> str:
     """Return one HTML page with two scenarios' maps side by side (stacked on a narrow screen).
 
     Each map is a whole self-contained map page inside an ``iframe srcdoc``, so the page
     needs no other file and no connection (but for the optional web tiles).
     """
+    _ = translator(lang)
     columns = []
     for run in (first, second):
-        srcdoc = html.escape(scenario_map_html(run, tiles=tiles), quote=True)
+        srcdoc = html.escape(scenario_map_html(run, tiles=tiles, lang=lang), quote=True)
         columns.append(
-            f'<section><h2>{html.escape(run.scenario.name)}</h2><p>{html.escape(_metrics_line(run))}</p>'
+            f'<section><h2>{html.escape(run.scenario.name)}</h2><p>{html.escape(_metrics_line(run, _))}</p>'
             f'<iframe title="{html.escape(run.scenario.name)}" srcdoc="{srcdoc}"></iframe></section>'
         )
-    title = html.escape(f"{first.plan.area.name}: {first.scenario.name} vs {second.scenario.name}")
+    title = html.escape(_("{area}: {first} vs {second}").format(
+        area=first.plan.area.name, first=first.scenario.name, second=second.scenario.name))
     style = ("body{margin:0;font:14px/1.35 system-ui,sans-serif}main{display:flex;flex-wrap:wrap;gap:6px;padding:6px}"
              "section{flex:1 1 420px;display:flex;flex-direction:column;height:92vh;min-height:480px}"
              "h1{font-size:17px;margin:8px}h2{font-size:15px;margin:2px 0}p{margin:2px 0 6px}"
              "iframe{flex:1;border:1px solid #bbb;width:100%}")
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+    return (f'<!DOCTYPE html>\n<html lang="{check_lang(lang)}"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title>'
             f"<style>{style}</style></head><body><h1>{title}</h1><main>{''.join(columns)}</main></body></html>\n")
 
@@ -389,6 +400,7 @@ def write_comparison(
     maps: Sequence[str] | None = None,
     tiles: bool = True,
     backtests: pd.DataFrame | None = None,
+    lang: str = "en",
 ) -> dict[str, Path]:
     """Write the table (CSV), the chart (PNG) and the side-by-side map (HTML); return their paths.
 
@@ -409,7 +421,7 @@ def write_comparison(
     area = runs[0].plan.area
     curves = coverage_curves(runs)
     chart = chart_png(runs, curves, title=f"{area.name}: coverage by officers on duty ({name})")
-    page = side_by_side_html(first, second, tiles=tiles)
+    page = side_by_side_html(first, second, tiles=tiles, lang=lang)
     pair_name = f"{name}-{slug(first.scenario.name, field='scenario name')}-vs-" \
                 f"{slug(second.scenario.name, field='scenario name')}.html"
     folder = out_dir.target if isinstance(out_dir, OutputSet) else Path(out_dir)

@@ -53,6 +53,8 @@ class PlanJob:
         As for :func:`passages.plan.make_plan` (``places`` is its ``place_sources``).
     tiles
         Add OpenStreetMap web tiles to the map.
+    lang
+        Language of the map's words (``"en"`` or ``"es"``).
     """
 
     area: Area
@@ -65,6 +67,7 @@ class PlanJob:
     places: Mapping[str, Sequence[Path]] | None = None
     use_cache: bool = True
     tiles: bool = True
+    lang: str = "en"
 
 
 @dataclass(frozen=True)
@@ -103,7 +106,7 @@ def run_job(job: PlanJob) -> PlanOutput:
     plan = make_plan(job.area, params=job.params, data_dir=job.data_dir, offline=job.offline, network=job.network,
                      incidents=list(job.incidents) if job.incidents is not None else None,
                      place_sources=job.places, use_cache=job.use_cache)
-    page, summary = plan_documents(plan, tiles=job.tiles)
+    page, summary = plan_documents(plan, tiles=job.tiles, lang=job.lang)
     return PlanOutput(job.area.slug, job.name, summary, page)
 
 
@@ -307,7 +310,7 @@ def plan_all_areas(
     *, area: str | None, all_areas: bool, scheduler: str | None, workers: int | None, areas_file: Path | None,
     out: Path | None, scenario: Path | None, offline: bool, data_dir: Path | None, network: Path | None,
     incidents: Sequence[Path] | None, places: Mapping[str, Sequence[Path]] | None, tiles: bool, use_cache: bool,
-    on_status: Callable[[str], Any] | None = None,
+    on_status: Callable[[str], Any] | None = None, lang: str = "en",
 ) -> list[tuple[str, str, int, float, Path, Path]]:
     """Run ``passages plan --all-areas`` (or one ``--area`` with ``--scheduler``) and write its files.
 
@@ -338,7 +341,7 @@ def plan_all_areas(
         raise InputError("no area given", field="--area", fix="Give --area SLUG or --all-areas.")
     jobs = plan_jobs(areas, scenario=scenario, data_dir=data_dir, offline=offline, network=network,
                      incidents=tuple(incidents) if incidents else None, places=places, use_cache=use_cache,
-                     tiles=tiles)
+                     tiles=tiles, lang=lang)
     status = on_status or (lambda _text: None)
     status(f"planning {len(jobs)} area x scenario runs on Dask")
 

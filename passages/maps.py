@@ -266,6 +266,16 @@ def _add_streets(fmap: folium.Map, segments: GeoDataFrame, risk: np.ndarray, _: 
     return rows_html
 
 
+def _add_plain_streets(fmap: folium.Map, segments: GeoDataFrame, _: Callable[[str], str] = str) -> list[str]:
+    """Draw every street in one light grey, named in its tooltip (the community map: no risk); return its legend row."""
+    group = folium.FeatureGroup(name=_("Streets"), show=True).add_to(fmap)
+    props: dict[str, list[Any]] = {"name": [_text(v, _("unnamed")) for v in segments["name"]]}
+    Styled(feature_collection(segments, props), line_style={"color": ZERO_RISK_COLOR, "weight": STREET_WEIGHT,
+                                                            "opacity": 0.9},
+           tooltip=(("name",), (_("Street"),))).add_to(group)
+    return [swatch_row(ZERO_RISK_COLOR, STREET_WEIGHT + 2, _("Streets"))]
+
+
 def _add_hot(fmap: folium.Map, segments: GeoDataFrame, risk: np.ndarray, _: Callable[[str], str] = str) -> int:
     group = folium.FeatureGroup(name=_("Hot segments"), show=True)
     hot = np.flatnonzero(segments["hot"].fillna(False).astype(bool).to_numpy())
@@ -652,8 +662,9 @@ def plan_map(
         above the passages and the places; the legend lists each officer's loop and the
         numbers of the officer's markers.
     community
-        The public map: the Safe Passages and places only; no street risk, no hot
-        segments, no posts or loops (``segments``, ``posts`` and ``loops`` are not drawn).
+        The public map: the streets in one grey, the Safe Passages and places; no street
+        risk, no hot segments, no posts or loops (the risk of ``segments``, ``posts`` and
+        ``loops`` are not drawn).
     lang
         Language of the map's own words (:data:`passages.i18n.LANGUAGES`); names from the
         data stay as they are.
@@ -697,7 +708,7 @@ def plan_map(
     Panes().add_to(fmap)
 
     _add_outline(fmap, area, _)
-    risk_rows = [] if community else _add_streets(fmap, segments, risk, _)
+    risk_rows = _add_plain_streets(fmap, segments, _) if community else _add_streets(fmap, segments, risk, _)
     passage_rows = _add_passages(fmap, passages, demand, _)
     # Above the passages, so a hot stretch of a passage shows as a dark core.
     n_hot = 0 if community else _add_hot(fmap, segments, risk, _)
@@ -714,7 +725,7 @@ def plan_map(
     if n_hot:
         risk_rows.append(swatch_row(HOT_COLOR, HOT_WEIGHT, _("Hot segment (highest risk)")))
     sections = [
-        (_("Street risk per 100 m"), risk_rows),
+        (_("Streets") if community else _("Street risk per 100 m"), risk_rows),
         (_("Safe Passages, walkers per day"), passage_rows),
         (_("Places"), place_rows),
         (_("Officers"), officer_rows),

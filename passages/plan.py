@@ -366,7 +366,8 @@ def summary_json(plan: Plan) -> bytes:
 
 
 def write_plan(
-    plan: Plan, *, out_dir: str | Path | OutputSet | None = None, name: str = "plan", tiles: bool = True
+    plan: Plan, *, out_dir: str | Path | OutputSet | None = None, name: str = "plan", tiles: bool = True,
+    lang: str = "en",
 ) -> dict[str, Path]:
     """Draw the plan's map and write its summary; return the paths written.
 
@@ -374,21 +375,22 @@ def write_plan(
     (the map) and ``<name>-summary.json``, written as one output set
     (:func:`passages._io.output_set`): either both are new or both are the previous run's.
     ``out_dir`` may also be an output set the caller opened, to put several plans in one set.
+    ``lang`` is the language of the map's words (:data:`passages.i18n.LANGUAGES`).
     """
     map_name, summary_name = plan_files(name)
-    page, summary = plan_documents(plan, tiles=tiles)
+    page, summary = plan_documents(plan, tiles=tiles, lang=lang)
     with writing_to(out_dir, settings.maps_dir / slug(plan.area.slug, field="--area")) as out:
         return {"map": out.write(map_name, page), "summary": out.write(summary_name, summary)}
 
 
-def plan_documents(plan: Plan, *, tiles: bool = True) -> tuple[bytes, bytes]:
-    """Return the plan's map (self-contained HTML) and summary (JSON), both UTF-8 bytes."""
+def plan_documents(plan: Plan, *, tiles: bool = True, lang: str = "en") -> tuple[bytes, bytes]:
+    """Return the plan's map (self-contained HTML, its words in ``lang``) and summary (JSON), both UTF-8 bytes."""
     from passages.maps import map_html, plan_map
 
     segments, passages, places = map_layers(plan)
     fmap = plan_map(
         area=plan.area, segments=segments, passages=passages, places=places,
-        title=f"Safe Passages: {plan.area.name}", credits=plan_credits(plan), tiles=tiles,
+        credits=plan_credits(plan), tiles=tiles, lang=lang,
     )
     return map_html(fmap), summary_json(plan)
 

@@ -147,3 +147,45 @@ def _street_names(plan: Plan) -> set[str]:
     """Every name of the plan's streets, as the maps show them (data, not words to translate)."""
     index = plan.index
     return {str(n) for n in index.segment_name if n} | {str(n) for n in index.segment_osm_name if n}
+
+
+def test_the_community_check_catches_officer_layers_in_spanish(sample_plans: dict[str, Plan]) -> None:
+    from passages.maps import map_html, plan_map
+    from passages.plan import map_layers
+    from passages.web.publish import community_map_problems
+
+    plan = sample_plans["south-la"]
+    segments, passages_, places = map_layers(plan)
+    officer_map = map_html(plan_map(area=plan.area, segments=segments, passages=passages_, places=places, lang="es"))
+    problems = community_map_problems(officer_map.decode("utf-8"))
+    assert "layer or marker 'Calles por riesgo'" in problems
+
+
+def test_passages_community_writes_both_languages_and_no_officer_layer(shared_data: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from passages.cli import app
+    from passages.web.publish import community_map_problems
+
+    result = CliRunner().invoke(app, ["community", "--area", "south-la", "--offline", "--data-dir", str(shared_data),
+                                      "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    written = sorted(p.name for p in (tmp_path / "out").iterdir() if not p.name.startswith("."))
+    assert written == sorted(f"community-{lang}.{ext}" for lang in LANGUAGES for ext in ("html", "pdf", "png"))
+    for lang in LANGUAGES:
+        page = (tmp_path / "out" / f"community-{lang}.html").read_text(encoding="utf-8")
+        assert f'<html lang="{lang}">' in page
+        assert community_map_problems(page) == []
+        assert (tmp_path / "out" / f"community-{lang}.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_an_unknown_language_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from passages.cli import app
+
+    result = CliRunner().invoke(app, ["plan", "--area", "south-la", "--offline", "--lang", "fr",
+                                      "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert "language 'fr' is not offered" in result.output and "en, es" in result.output
+    assert not (tmp_path / "out").exists()

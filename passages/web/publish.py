@@ -403,10 +403,14 @@ def community_map_problems(page: str) -> list[str]:
     """Return what a community map shows that it must not (empty if it is fit to publish).
 
     A community map has no officer posts or loops, no hot segments and no street risk: none
-    of those layers' names and none of the risk, hot-segment or officer colours of
-    :mod:`passages.maps`.
+    of those layers' names (in any language of :mod:`passages.i18n`) and none of the risk,
+    hot-segment or officer colours of :mod:`passages.maps`.
     """
+    from passages.i18n import LANGUAGES, translator
+
     lowered = page.lower()
-    problems = [f"layer or marker {name!r}" for name in COMMUNITY_FORBIDDEN if name.lower() in lowered]
+    # the layer names in every language the maps are drawn in
+    names = dict.fromkeys(translator(lang)(name) for name in COMMUNITY_FORBIDDEN for lang in LANGUAGES)
+    problems = [f"layer or marker {name!r}" for name in names if name.lower() in lowered]
     problems += [f"colour {colour}" for colour in _forbidden_colours() if colour in lowered]
     return problems
