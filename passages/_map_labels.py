@@ -71,9 +71,11 @@ def labelled_segments(
     Parameters
     ----------
     segments
-        Every street segment, LineStrings in EPSG:4326 with ``name``.
+        Every street segment, LineStrings in EPSG:4326 with ``name``; an optional
+        ``label`` column is used instead where present (the street names only, without the
+        descriptions of unnamed ways such as "alley off Main St", which make poor labels).
     passages
-        The Safe Passage segments, LineStrings in EPSG:4326 with ``name``.
+        The Safe Passage segments, LineStrings in EPSG:4326 with ``name`` (and ``label``).
     loops, posts
         Footbeat loops (LineStrings) and posts (Points) in EPSG:4326: the segments along a
         loop (within :data:`LOOP_SNAP_M`) and meeting at a post (within :data:`POST_SNAP_M`)
@@ -86,6 +88,7 @@ def labelled_segments(
         segments, one row per distinct segment geometry.
     """
     crs = segments.estimate_utm_crs() if len(segments) else passages.estimate_utm_crs()
+    segments, passages = _labels_as_names(segments), _labels_as_names(passages)
     picked = [passages[["name", "geometry"]].to_crs(crs)]
     near: list[tuple[GeoDataFrame | None, float]] = [(loops, LOOP_SNAP_M), (posts, POST_SNAP_M)]
     if len(segments) and any(frame is not None and len(frame) for frame, _ in near):
@@ -109,6 +112,13 @@ def labelled_segments(
     frame = frame[(names != "") & ~frame.geometry.is_empty]
     keys = shapely.to_wkb(shapely.normalize(np.asarray(frame.geometry.values, dtype=object)))
     return frame[~pd.Series(keys).duplicated().to_numpy()].reset_index(drop=True)
+
+
+def _labels_as_names(frame: GeoDataFrame) -> GeoDataFrame:
+    """Return ``frame`` with its ``label`` column (if any) as ``name``."""
+    if "label" not in frame.columns:
+        return frame
+    return frame.drop(columns=["name"]).rename(columns={"label": "name"})
 
 
 def _angle_deg(run: shapely.LineString, at_m: float) -> float:

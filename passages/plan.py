@@ -325,8 +325,12 @@ def map_layers(plan: Plan) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoD
 
     Places are points (a park at its representative point), the site (centre or
     entrances) first as places of kind ``"site"``; ``routed`` says which a route uses.
+    Segments carry ``label``: their name where it is a street's (for the map's labels).
     """
     segments = plan.segments().to_crs(settings.input_crs)
+    # map labels: street names only (a sidewalk by its street), not "across X at Y" or "alley off X"
+    street = np.isin(plan.index.segment_name_source, ["osm", "beside"])
+    segments["label"] = np.where(street, segments["name"].to_numpy(dtype=object), "")
     passages = segments[segments["demand"] > 0].reset_index(drop=True)
     places = plan.places.copy()
     places["geometry"] = places.geometry.representative_point()

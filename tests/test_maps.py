@@ -419,3 +419,16 @@ def test_places_no_route_uses_wait_for_street_zoom(inputs: dict[str, Any]) -> No
     data = dict(re.findall(r"^\s*(geo_json_\d+)\.addData\((\{.*\})\);$", page, re.MULTILINE))
     assert any("103rd St / Grape" in data[name] for name in near_layers)
     assert not any("103rd St / Grape" in data[name] for name in re.findall(r"geo_json_\d+", gates[1][1]))
+
+
+def test_labels_come_from_the_label_column_when_there_is_one() -> None:
+    from geopandas import GeoDataFrame
+    from shapely.geometry import LineString
+
+    from passages._map_labels import label_points
+
+    lines = [LineString([(-118.250, 34.040), (-118.245, 34.040)]), LineString([(-118.250, 34.041), (-118.249, 34.041)])]
+    segments = GeoDataFrame({"name": ["East 5th Street", "alley off E 5th St"], "label": ["East 5th Street", ""]},
+                            geometry=lines, crs=4326)
+    names = {f["properties"]["name"] for f in label_points(segments, segments)["features"]}
+    assert names == {"East 5th Street"}
