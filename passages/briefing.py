@@ -11,15 +11,23 @@ Bell times are not in any public data set used here: a planner gives them in a C
 (:func:`read_bells`); a school without one says "bell times not on file". A row that
 matches no school of the plan is reported once as a :class:`UserWarning` naming the file,
 the row and the school as written (:func:`match_bells`).
+
+The page's words come in English or Spanish (``lang``, from the gettext catalogues of
+:mod:`passages.i18n`); the names of walked ways, corners and directions made from street
+names ("across S Main St at E 5th St") are given in the page's language by
+:func:`passages.street_names.localise`. Street, school and area names stay as the data
+writes them, and warnings for the planner stay in English.
 """
 
 from __future__ import annotations
 
 import difflib
 import io
+import math
+import re
 import warnings
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,9 +48,11 @@ from passages._figures import literal_text
 from passages._io import OutputSet, writing_to
 from passages.coverage import Coverage, CoverageModel
 from passages.footbeats import Footbeat
+from passages.i18n import N_, check_lang, translator
 from passages.incidents import parse_window
 from passages.maps import HOT_COLOR, PASSAGE_COLOR, officer_color
 from passages.plan import Plan
+from passages.street_names import UNNAMED_WAY, localise
 
 if TYPE_CHECKING:
     from passages.compare import ScenarioRun
@@ -64,6 +74,24 @@ MAP_MARGIN_M = 250.0
 
 #: Columns of a bell-times CSV.
 BELL_COLUMNS = ("school", "start", "end")
+
+#: Font size of the page's lists (points) and the smallest it shrinks to for a long list.
+LIST_FONT_PT = 8.2
+LIST_FONT_MIN_PT = 6.5
+
+#: How a duty covers a listed segment of its own, and how far a nearby one is
+#: (:attr:`ListedSegment.how`, in English; translated where the page prints it).
+WALKED = N_("walked")
+WATCHED = N_("watched")
+FROM_POST = N_("from the post")
+FROM_STOP = N_("from stop {number}")
+NEXT_TO_LOOP = N_("next to loop")
+NEXT_TO_POST = N_("next to post")
+AWAY = N_("{metres} m away")
+
+#: How a segment is placed by its cross streets (:func:`street_label`).
+BETWEEN = N_("{street}, {first} to {second}")
+AT = N_("{street} at {cross}")
 
 
 @dataclass(frozen=True)
@@ -175,7 +203,7 @@ class ListedSegment:
     distance_m: float
 
 
-def street_label(plan: Plan, segment: int) -> str:
+def street_label(plan: Plan, segment: int, *, lang: str | None = None) -> str:
     """Return a segment's street and the cross streets at its ends, for an officer to find it.
 
     The street is :attr:`StreetIndex.segment_name` as the index gives it; only an empty
@@ -185,13 +213,19 @@ def street_label(plan: Plan, segment: int) -> str:
     Street"`` when one end has none (or both ends the same), the street alone when neither
     has. A name that places the way already (a crossing, "alley off ...", where the index
     says so) is given alone.
+
+    ``lang`` (default English) gives the words in another language: "Main Street, de 5th
+    Street a 6th Street", "cruce de S Main St en E 5th St" (:func:`localise`); the street
+    names stay as they are.
     """
+    _ = translator(lang)
     index = plan.index
-    name = str(index.segment_name[segment]) or "unnamed way"
+    name = str(index.segment_name[segment]) or UNNAMED_WAY
+    shown = localise(name, lang)
     # a crossing or a way named off a street ("across X at Y", "alley off X") is placed already
     source = getattr(index, "segment_name_source", None)
     if source is not None and str(source[segment]) in ("crossing", "near"):
-        return name
+        return shown
     # cross streets by their OSM names: a sidewalk named after its street is no cross street
     osm_names = getattr(index, "segment_osm_name", index.segment_name)
     ends = []
@@ -203,8 +237,8 @@ def street_label(plan: Plan, segment: int) -> str:
         ends.append(names[0] if names else "")
     first, second = ends
     if first and second and first != second:
-        return f"{name}, {first} to {second}"
-    return f"{name} at {first or second}" if first or second else name
+        return _(BETWEEN).format(street=shown, first=first, second=second)
+    return _(AT).format(street=shown, cross=first or second) if first or second else shown
 
 
 def duty_segments(plan: Plan, model: CoverageModel, duty: Assignment, *, listed: int = HOT_LISTED,
@@ -276,20 +310,29 @@ def duty_segments(plan: Plan, model: CoverageModel, duty: Assignment, *, listed:
 def _how_far(duty: Assignment, distance_m: float) -> str:
     """Return how far a nearby segment is from the duty: "next to post/loop" or "<d> m away"."""
     if round(distance_m) == 0:
-        return f"next to {'loop' if duty.footbeat is not None else 'post'}"
-    return f"{distance_m:.0f} m away"
+        return NEXT_TO_LOOP if duty.footbeat is not None else NEXT_TO_POST
+    return AWAY.format(metres=f"{distance_m:.0f}")
 
 
 def _how_watched(duty: Assignment, model: CoverageModel, segment: int) -> str:
     """Return how a duty covers one of its segments: walked, or watched from which stop or post."""
     if duty.footbeat is None:
-        return "from the post"
+        return FROM_POST
     if segment in set(duty.footbeat.segments.tolist()):
-        return "walked"
+        return WALKED
     for number, stop in enumerate(duty.footbeat.stops, start=1):
         if model.watched_by([stop.node])[segment]:
-            return f"from stop {number}"
-    return "watched"
+            return FROM_STOP.format(number=number)
+    return WATCHED
+
+
+def _how_text(how: str, _: Callable[[str], str]) -> str:
+    """Return :attr:`ListedSegment.how` (English) in the language of ``_``."""
+    for template, pattern in ((FROM_STOP, r"from stop (?P<number>\d+)"), (AWAY, r"(?P<metres>\d+) m away")):
+        match = re.fullmatch(pattern, how)
+        if match is not None:
+            return _(template).format(**match.groupdict())
+    return _(how)
 
 
 #: Largest bell-times CSV read (bytes): a row per school of a whole district is ~100 kB.
@@ -476,12 +519,14 @@ def match_bells(bells: Mapping[str, tuple[str, str]] | None, places: pd.DataFram
     return times, notes
 
 
-def _bell_text(place_id: str, times: Mapping[str, tuple[str, str]]) -> str:
+def _bell_text(place_id: str, times: Mapping[str, tuple[str, str]], _: Callable[[str], str] = str) -> str:
+    """Return a school's bell times as the page prints them, or that they are not on file."""
     pair = times.get(place_id)
-    return f"bells {pair[0]} / {pair[1]}" if pair else "bell times not on file"
+    return _("bells {start} / {end}").format(start=pair[0], end=pair[1]) if pair else _("bell times not on file")
 
 
-def _draw_map(ax: plt.Axes, plan: Plan, duty: Assignment, model: CoverageModel) -> None:
+def _draw_map(ax: plt.Axes, plan: Plan, duty: Assignment, model: CoverageModel, _: Callable[[str], str]) -> None:
+    """Draw the streets around the duty, the passages, the hot segments and the post or loop."""
     index = plan.index
     if duty.footbeat is not None:
         xmin, ymin, xmax, ymax = duty.footbeat.geometry.bounds
@@ -507,7 +552,7 @@ def _draw_map(ax: plt.Axes, plan: Plan, duty: Assignment, model: CoverageModel) 
             ax.annotate(str(j), (sx, sy), ha="center", va="center", fontsize=9, fontweight="bold", color="white",
                         bbox={"boxstyle": "circle,pad=0.25", "fc": colour, "ec": "white"})
         start = index.node_xy[index.node_positions([duty.footbeat.start_node])[0]]
-        ax.annotate("start", start, xytext=(6, -12), textcoords="offset points", fontsize=8, color=colour)
+        ax.annotate(_("start"), start, xytext=(6, -12), textcoords="offset points", fontsize=8, color=colour)
     else:
         assert duty.node is not None
         x, y = index.node_xy[index.node_positions([duty.node])[0]]
@@ -524,55 +569,92 @@ def _draw_map(ax: plt.Axes, plan: Plan, duty: Assignment, model: CoverageModel) 
 
 
 def briefing_page(plan: Plan, coverage: Coverage, model: CoverageModel, duty: Assignment, *,
-                  bells: Mapping[str, tuple[str, str]] | None = None, scenario: str = "") -> Figure:
-    """Return the briefing page of one officer in one window as a matplotlib Figure."""
+                  bells: Mapping[str, tuple[str, str]] | None = None, scenario: str = "",
+                  lang: str | None = None) -> Figure:
+    """Return the briefing page of one officer in one window as a matplotlib Figure, its words in ``lang``.
+
+    ``lang`` is a code of :data:`passages.i18n.LANGUAGES` (default English). The names of
+    ways and corners made from street names read in that language too
+    (:func:`passages.street_names.localise`); the names from the data do not change.
+    """
+    _ = translator(check_lang(lang))
     bells = bells or {}
     fig = plt.figure(figsize=PAGE_INCHES)
-    head = f"Officer {duty.officer} · {duty.window} · {plan.area.name}"
+    officer = _("Officer {officer}").format(officer=duty.officer)
+    head = f"{officer} · {duty.window} · {plan.area.name}"
     fig.text(0.06, 0.965, head, fontsize=15, fontweight="bold", va="top")
-    what = (f"Footbeat: {duty.footbeat.length_m / 1000:.2f} km lap, {duty.footbeat.minutes:.0f} min with "
-            f"{len(duty.footbeat.stops)} stops of about {_stop_minutes(duty.footbeat):.0f} min"
-            if duty.footbeat is not None else f"Post at {duty.corner}: stand and watch {model.radius_m:.0f} m "
-            "along the streets")
-    fig.text(0.06, 0.94, what + (f"   (scenario {scenario})" if scenario else ""), fontsize=9.5, va="top")
-    ax = fig.add_axes((0.06, 0.47, 0.88, 0.45))
-    _draw_map(ax, plan, duty, model)
-
-    lines: list[str] = []
     if duty.footbeat is not None:
-        legs = " > ".join(f"{name} ({metres:.0f} m)" for name, metres in duty.footbeat.legs())
-        lines.append("Route of one lap: " + legs)
-        schedule = stop_schedule(duty.footbeat, duty.window)
-        lines.append("Stops (arrive-leave):")
-        for lap, rows in schedule.groupby("lap"):
-            lines.append(f"  lap {lap}: " + "; ".join(f"{r.stop}. {r.corner} {r.arrive}-{r.leave}"
-                                                      for r in rows.itertuples()))
+        beat = duty.footbeat
+        template = (_("Footbeat: {km} km lap, {minutes} min with 1 stop of about {stop} min")
+                    if len(beat.stops) == 1
+                    else _("Footbeat: {km} km lap, {minutes} min with {stops} stops of about {stop} min"))
+        what = template.format(
+            km=f"{beat.length_m / 1000:.2f}", minutes=f"{beat.minutes:.0f}", stops=len(beat.stops),
+            stop=f"{_stop_minutes(beat):.0f}")
     else:
-        lines.append(f"Post: {duty.corner}, whole window {duty.window}.")
+        what = _("Post at {corner}: stand and watch {metres} m along the streets").format(
+            corner=localise(duty.corner, lang), metres=f"{model.radius_m:.0f}")
+    if scenario:
+        what += "   " + _("(scenario {scenario})").format(scenario=scenario)
+    fig.text(0.06, 0.94, what, fontsize=_fit_size(what, fontsize=9.5, width_in=0.88 * PAGE_INCHES[0]), va="top")
+    ax = fig.add_axes((0.06, 0.47, 0.88, 0.45))
+    _draw_map(ax, plan, duty, model, _)
+
+    lines: list[str | tuple[str, int]] = []
+    if duty.footbeat is not None:
+        legs = " > ".join(f"{localise(name, lang)} ({metres:.0f} m)" for name, metres in duty.footbeat.legs())
+        lines.append(_("Route of one lap: {legs}").format(legs=legs))
+        schedule = stop_schedule(duty.footbeat, duty.window)
+        lines.append(_("Stops (arrive-leave):"))
+        for lap, rows in schedule.groupby("lap"):
+            stops = "; ".join(f"{r.stop}. {localise(str(r.corner), lang)} {r.arrive}-{r.leave}"
+                              for r in rows.itertuples())
+            lines.append("  " + _("lap {lap}: {stops}").format(lap=lap, stops=stops))
+    else:
+        lines.append(_("Post: {corner}, whole window {window}.").format(corner=localise(duty.corner, lang),
+                                                                         window=duty.window))
     watched = watched_segments(duty, model)
-    times, _ = match_bells(bells, plan.places)
+    times, _notes = match_bells(bells, plan.places)
     served = schools_served(plan, watched)
-    repeated = {name for name, count in Counter(name for _, name in served).items() if count > 1}
-    lines.append("Schools whose walks you watch: " + ("; ".join(
-        f"{name}{f' [{place_id}]' if name in repeated else ''} ({_bell_text(place_id, times)})"
-        for place_id, name in served) if served else "none on this duty"))
-    lines.extend(_segment_lines(duty_segments(plan, model, duty)))
-    fig.text(0.06, 0.45, "\n".join(_wrap(lines, 110)), fontsize=8.2, va="top", family="DejaVu Sans Mono")
-    fig.text(0.06, 0.02, "Streets © OpenStreetMap contributors (ODbL). Risk from LAPD open data, aggregated to "
-             "streets. Blue: Safe Passages; dark red: hot segments.", fontsize=7, color="#4d4d4d")
+    repeated = {name for name, count in Counter(name for _id, name in served).items() if count > 1}
+    schools = "; ".join(f"{name}{f' [{place_id}]' if name in repeated else ''} ({_bell_text(place_id, times, _)})"
+                        for place_id, name in served) if served else _("none on this duty")
+    lines.append(_("Schools whose walks you watch: {schools}").format(schools=schools))
+    listed = duty_segments(plan, model, duty)
+    streets = [row.street if _ is str else street_label(plan, row.segment, lang=lang) for row in listed]
+    lines.extend(_segment_lines(listed, streets, _))
+    fontsize, wrapped = _fit(lines, width_in=0.88 * PAGE_INCHES[0], height_in=0.40 * PAGE_INCHES[1])
+    fig.text(0.06, 0.45, "\n".join(wrapped), fontsize=fontsize, va="top", family="DejaVu Sans Mono")
+    footer = _("Streets © OpenStreetMap contributors (ODbL). Risk from LAPD open data, aggregated to streets. "
+               "Blue: Safe Passages; dark red: hot segments.")
+    fig.text(0.06, 0.02, _footer_lines(footer, fontsize=7.0, width_in=0.88 * PAGE_INCHES[0]), fontsize=7,
+             color="#4d4d4d")
     return fig
 
 
-def _segment_lines(rows: Sequence[ListedSegment]) -> list[str]:
-    """Return the page's list of street segments: the duty's own, then the nearby hot ones."""
-    lines = ["Worst street segments on your duty, then hot ones nearby (risk per 100 m of street; hot = one of "
-             "the area's hot segments, dark red on the map):"]
+def _segment_lines(rows: Sequence[ListedSegment], streets: Sequence[str],
+                   _: Callable[[str], str] = str) -> list[str | tuple[str, int]]:
+    """Return the page's list of street segments: the duty's own, then the nearby hot ones.
+
+    ``streets`` holds the street of each row as the page prints it (:func:`street_label`
+    in the page's language); ``_`` translates the words. A row comes with the column at
+    which its street starts, for :func:`_wrap`.
+    """
+    lines: list[str | tuple[str, int]] = [_(
+        "Worst street segments on your duty, then hot ones nearby (risk per 100 m of street; hot = one of "
+        "the area's hot segments, dark red on the map):")]
+    on_duty, nearby, hot = _("on your duty"), _("nearby"), _("hot")
+    hows = [_how_text(row.how, _) for row in rows]
+    where_width = max(12, len(on_duty), len(nearby))
+    how_width = max([12, *(len(how) for how in hows)])
     if not any(row.on_duty for row in rows):
-        lines.append("  on your duty  none with incidents on record")
-    for row in rows:
-        where = "on your duty" if row.on_duty else "nearby"
-        lines.append(f"  {where:<12}  {row.how:<12} {row.risk_per_100m:8.2f} {'hot' if row.hot else '   '}  "
-                     f"{row.street}")
+        none = _("none with incidents on record")
+        lines.append(f"  {on_duty:<{where_width}}  {none}")
+    for row, how, street in zip(rows, hows, streets, strict=True):
+        where = on_duty if row.on_duty else nearby
+        columns = f"  {where:<{where_width}}  {how:<{how_width}} {row.risk_per_100m:7.2f} " \
+                  f"{hot if row.hot else ' ' * len(hot)}  "
+        lines.append((columns + street, len(columns)))  # a long street wraps under itself
     return lines
 
 
@@ -580,24 +662,96 @@ def _stop_minutes(beat: Footbeat) -> float:
     return float(np.mean([s.leave_min - s.arrive_min for s in beat.stops])) if beat.stops else 0.0
 
 
-def _wrap(lines: Sequence[str], width: int) -> list[str]:
+def _text_width_in(text: str, *, fontsize: float, family: str) -> float:
+    """Return the width of one line of text in a font (inches), as the PDF draws it."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextToPath
+
+    width_pt, _height, _descent = TextToPath().get_text_width_height_descent(
+        text, FontProperties(family=family, size=fontsize), ismath=False)
+    return float(width_pt) / 72
+
+
+def _columns(fontsize: float, width_in: float) -> int:
+    """Return how many characters of the monospaced list font fit in a width (inches), PNG and PDF alike.
+
+    A character's width is rounded up to whole pixels at :data:`PNG_DPI`: the PNG renderer
+    places each glyph on a whole pixel, so a line is wider there than in the PDF.
+    """
+    char_px = math.ceil(_text_width_in("x", fontsize=fontsize, family="DejaVu Sans Mono") * PNG_DPI)
+    return max(20, int(width_in * PNG_DPI // char_px))
+
+
+def _fit_size(text: str, *, fontsize: float, width_in: float, smallest: float = 7.0) -> float:
+    """Return the font size (points, at most ``fontsize``) at which one line of text fits a width (inches).
+
+    A tenth of the width is kept spare for the PNG renderer's whole-pixel glyphs; a line
+    too long even at ``smallest`` gets that size.
+    """
+    wide = _text_width_in(text, fontsize=fontsize, family="DejaVu Sans")
+    if wide <= 0.9 * width_in:
+        return fontsize
+    return max(smallest, math.floor(fontsize * 0.9 * width_in / wide * 2) / 2)
+
+
+def _footer_lines(text: str, *, fontsize: float, width_in: float) -> str:
+    """Return the footer on one line, or on two split between sentences when one is too wide.
+
+    A tenth of the width is kept spare for the PNG renderer's whole-pixel glyphs.
+    """
+    if _text_width_in(text, fontsize=fontsize, family="DejaVu Sans") <= 0.9 * width_in:
+        return text
+    sentences = re.split(r"(?<=\.) ", text)
+    cut = min(range(1, len(sentences)), key=lambda i: abs(len(" ".join(sentences[:i])) - len(text) / 2),
+              default=0)
+    if not cut:
+        return text
+    return " ".join(sentences[:cut]) + "\n" + " ".join(sentences[cut:])
+
+
+def _fit(lines: Sequence[str | tuple[str, int]], *, width_in: float, height_in: float) -> tuple[float, list[str]]:
+    """Return the font size (points) and the wrapped lines of a list that fit in a box (inches).
+
+    The list keeps :data:`LIST_FONT_PT` when it fits, else shrinks by half points down to
+    :data:`LIST_FONT_MIN_PT` (a long footbeat schedule, the longer Spanish words).
+    """
+    fontsize = LIST_FONT_PT
+    while True:
+        wrapped = _wrap(lines, _columns(fontsize, width_in))
+        # a line of DejaVu Sans Mono takes about 1.27 times the font size (matplotlib's spacing 1.2 of its height)
+        if len(wrapped) * 1.3 * fontsize / 72 <= height_in or fontsize <= LIST_FONT_MIN_PT:
+            return fontsize, wrapped
+        fontsize = max(LIST_FONT_MIN_PT, fontsize - 0.5)
+
+
+def _wrap(lines: Sequence[str | tuple[str, int]], width: int) -> list[str]:
+    """Return the lines wrapped at ``width`` characters, a wrapped line's rest indented under it.
+
+    A line given as ``(text, column)`` continues at that column (a table row under its
+    last column); a plain line two spaces in from its own start. A number and its unit
+    ("226 m") and a name with a hyphen ("Special Education-Infant") are never split.
+    """
     import textwrap
 
     out: list[str] = []
-    for line in lines:
-        indent = " " * (len(line) - len(line.lstrip()) + 2)
-        out.extend(textwrap.wrap(line, width, subsequent_indent=indent) or [""])
+    for item in lines:
+        line, hang = item if isinstance(item, tuple) else (item, len(item) - len(item.lstrip()) + 2)
+        kept = re.sub(r"(?<=\d) (?=k?m\b)", "\u00a0", line)  # textwrap breaks at ASCII spaces only
+        wrapped = textwrap.wrap(kept, width, subsequent_indent=" " * min(hang, width // 2),
+                                break_on_hyphens=False) or [""]
+        out.extend(part.replace("\u00a0", " ") for part in wrapped)
     return out
 
 
 def write_briefings(plan: Plan, coverage: Coverage, model: CoverageModel, out_dir: str | Path | OutputSet, *,
                     name: str = "briefing", bells: Mapping[str, tuple[str, str]] | None = None,
-                    scenario: str = "") -> dict[str, Path]:
+                    scenario: str = "", lang: str | None = None) -> dict[str, Path]:
     """Write ``<name>.pdf`` (one page per officer and window) and ``<name>-<officer>-<HHMM>.png`` pages.
 
     ``out_dir`` is a folder or an open :class:`~passages._io.OutputSet`. Names from files
-    are drawn literally (no mathtext). Returns the paths written: ``"pdf"`` and one key per
-    PNG page.
+    are drawn literally (no mathtext). The pages' words are in ``lang`` (``"en"`` or
+    ``"es"``; default English). Returns the paths written: ``"pdf"`` and one key per PNG
+    page.
 
     Warns
     -----
@@ -605,6 +759,7 @@ def write_briefings(plan: Plan, coverage: Coverage, model: CoverageModel, out_di
         Once per row of ``bells`` that matches no school of the plan, and per school given
         twice (:func:`match_bells`): the file, the row, the school as written and the fix.
     """
+    lang = check_lang(lang)
     for note in match_bells(bells, plan.places, area_name=plan.area.name)[1]:
         warnings.warn(note, UserWarning, stacklevel=2)
     pdf_buffer = io.BytesIO()
@@ -612,7 +767,7 @@ def write_briefings(plan: Plan, coverage: Coverage, model: CoverageModel, out_di
     with literal_text(), PdfPages(pdf_buffer, metadata={"Creator": "passages", "Producer": "passages",
                                                         "CreationDate": None}) as pdf:
         for duty in assignments(coverage):
-            fig = briefing_page(plan, coverage, model, duty, bells=bells, scenario=scenario)
+            fig = briefing_page(plan, coverage, model, duty, bells=bells, scenario=scenario, lang=lang)
             pdf.savefig(fig)
             png = io.BytesIO()
             fig.savefig(png, format="png", dpi=PNG_DPI, metadata={"Software": None})
@@ -627,7 +782,7 @@ def write_briefings(plan: Plan, coverage: Coverage, model: CoverageModel, out_di
 
 
 def write_officer_pack(run: ScenarioRun, out_dir: str | Path | OutputSet, *,
-                       bells: Mapping[str, tuple[str, str]] | None = None) -> dict[str, Path]:
+                       bells: Mapping[str, tuple[str, str]] | None = None, lang: str | None = None) -> dict[str, Path]:
     """Write everything the officers of one scenario take out, and the planner's GIS files.
 
     In ``out_dir`` (a folder the pack owns whole, or an open
@@ -635,18 +790,21 @@ def write_officer_pack(run: ScenarioRun, out_dir: str | Path | OutputSet, *,
     posts and loops), ``briefing.pdf`` and its PNG pages, ``officer<N>.gpx`` per footbeat
     and ``posts.gpx``, and ``plan.gpkg`` (every plan layer plus ``posts`` and ``loops``)
     with its GeoJSON layers and the CSV route sheet. The pack is one output set: a run cut
-    short leaves the previous pack whole. Returns the paths written by name.
+    short leaves the previous pack whole. The map's and the briefing sheets' words are in
+    ``lang`` (``"en"`` or ``"es"``; default English); the GPX and GIS files keep the data's
+    names. Returns the paths written by name.
     """
     from passages.compare import scenario_map_html
     from passages.export import coverage_gpx, coverage_layers, export_plan
 
+    lang = check_lang(lang)
     documents = coverage_gpx(run.coverage, run.plan.index, area_name=run.plan.area.name)
-    page = scenario_map_html(run).encode("utf-8")
+    page = scenario_map_html(run, lang=lang).encode("utf-8")
     folder = out_dir.target if isinstance(out_dir, OutputSet) else Path(out_dir)
     with writing_to(out_dir, folder, owns=("*",)) as out:
         written = {"map": out.write("officers.html", page)}
         written.update(write_briefings(run.plan, run.coverage, run.model, out, bells=bells,
-                                       scenario=run.scenario.name))
+                                       scenario=run.scenario.name, lang=lang))
         for name, document in documents.items():
             written[f"{name}.gpx"] = out.write(f"{name}.gpx", document)
         written.update(export_plan(run.plan, out, extra_layers=coverage_layers(run.coverage)))

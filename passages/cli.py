@@ -641,6 +641,7 @@ def brief_command(
     areas_file: AreasFile = None,
     out: Annotated[Path | None, typer.Option("--out", metavar="FOLDER",
                                              help="Output folder (default maps/SLUG/officers).")] = None,
+    lang: Lang = "en",
 ) -> None:
     """Write what officers take out: their map, briefing sheets (PDF, PNG), GPX loops, and the GeoPackage."""
     import warnings
@@ -649,6 +650,7 @@ def brief_command(
     from passages.compare import run_scenarios
     from passages.scenarios import read_scenarios
 
+    lang = check_lang(lang)
     chosen = get_area(area, areas_file=areas_file)
     scenarios = read_scenarios(file)
     if scenario is not None:
@@ -669,7 +671,8 @@ def brief_command(
         packs = {}
         for run in runs:
             status.update(f"{chosen.slug}: briefing {run.scenario.name}")
-            packs[run.scenario.name] = write_officer_pack(run, _pack(output, run.scenario.name), bells=bell_times)
+            packs[run.scenario.name] = write_officer_pack(run, _pack(output, run.scenario.name), bells=bell_times,
+                                                          lang=lang)
     for note in dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, UserWarning)):
         error_console.print(Text("warning: ", style="bold yellow").append(printable(note, limit=2000)),
                             soft_wrap=True)

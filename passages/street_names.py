@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import shapely
 
+from passages.i18n import N_, translator
+
 if TYPE_CHECKING:
     from passages.streetindex import StreetIndex
 
@@ -60,22 +62,32 @@ CORNER_FAR_M = 250.0
 
 #: How each unnamed kind of way is described when no street is near it.
 KIND_WORDS = {
-    "footway": "footpath",
-    "path": "footpath",
-    "pedestrian": "pedestrian way",
-    "steps": "steps",
-    "service": "alley",
-    "track": "track",
-    "cycleway": "cycle path",
-    "living_street": "living street",
-    "residential": "residential street",
-    "unclassified": "minor road",
-    "primary_link": "ramp",
-    "secondary_link": "ramp",
-    "tertiary_link": "ramp",
-    "trunk_link": "ramp",
-    "motorway_link": "ramp",
+    "footway": N_("footpath"),
+    "path": N_("footpath"),
+    "pedestrian": N_("pedestrian way"),
+    "steps": N_("steps"),
+    "service": N_("alley"),
+    "track": N_("track"),
+    "cycleway": N_("cycle path"),
+    "living_street": N_("living street"),
+    "residential": N_("residential street"),
+    "unclassified": N_("minor road"),
+    "primary_link": N_("ramp"),
+    "secondary_link": N_("ramp"),
+    "tertiary_link": N_("ramp"),
+    "trunk_link": N_("ramp"),
+    "motorway_link": N_("ramp"),
 }
+
+#: The phrases this module makes of street names (English, as :class:`StreetIndex` stores them);
+#: :func:`localise` reads them back and gives them in another language.
+UNNAMED_WAY = N_("unnamed way")
+UNNAMED_CORNER = N_("unnamed corner")
+ACROSS = N_("across {street}")
+ACROSS_AT = N_("across {street} at {cross}")
+OFF = N_("{what} off {street}")
+FAR_CORNER = N_("{street}, {metres} m from {other}")
+NEAR = N_("near {street}")
 
 _WORDS = {
     "north": "N", "south": "S", "east": "E", "west": "W",
@@ -107,7 +119,7 @@ def describe(highway: str) -> str:
     for kind in re.split(r"\s*/\s*", str(highway)):
         if kind in KIND_WORDS:
             return KIND_WORDS[kind]
-    return "unnamed way"
+    return UNNAMED_WAY
 
 
 def _directions(lines: np.ndarray) -> np.ndarray:
@@ -184,10 +196,11 @@ def walking_names(names: np.ndarray, highways: np.ndarray, geometries: np.ndarra
     along_pairs = (angle <= PARALLEL_DEG) & (from_middle <= CORNER_NAME_M)
     along = _nearest_per_way(way[along_pairs], street[along_pairs], from_middle[along_pairs])
     for w, s in crossed.items():  # a crosswalk also runs beside the street it leads along: crossing first
-        label = f"across {abbreviate(str(names[s]))}"
         beside_street = along.get(w)
         if beside_street is not None and names[beside_street] != names[s]:
-            label += f" at {abbreviate(str(names[beside_street]))}"
+            label = ACROSS_AT.format(street=abbreviate(str(names[s])), cross=abbreviate(str(names[beside_street])))
+        else:
+            label = ACROSS.format(street=abbreviate(str(names[s])))
         out[unnamed[w]] = label
         source[unnamed[w]] = "crossing"
     # near: what it is, off the nearest named street
@@ -196,7 +209,7 @@ def walking_names(names: np.ndarray, highways: np.ndarray, geometries: np.ndarra
         way, hit = tree.query_nearest(geometries[unnamed[rest]], max_distance=NEAR_M, all_matches=False)
         for w, s in zip(way.tolist(), hit.tolist(), strict=True):
             segment = unnamed[rest[w]]
-            out[segment] = f"{describe(str(highways[segment]))} off {abbreviate(str(names[named[s]]))}"
+            out[segment] = OFF.format(what=describe(str(highways[segment])), street=abbreviate(str(names[named[s]])))
             source[segment] = "near"
     return out, source
 
@@ -247,11 +260,11 @@ def corner_name(index: StreetIndex, position: int) -> str:
             if street in streets:
                 continue
             if streets:
-                return f"{streets[0]}, {10 * round(distance / 10):.0f} m from {street}"
+                return FAR_CORNER.format(street=streets[0], metres=f"{10 * round(distance / 10):.0f}", other=street)
             streets.append(street)
     if streets:
-        return f"near {streets[0]}"
-    return "unnamed corner"
+        return NEAR.format(street=streets[0])
+    return UNNAMED_CORNER
 
 
 def _streets_of(name: str, source: str) -> list[str]:
@@ -275,7 +288,7 @@ def merge_steps(labels: Iterable[str], lengths: Iterable[float]) -> list[tuple[s
     """
     steps: list[tuple[str, float]] = []
     for label, length in zip(labels, lengths, strict=True):
-        label = str(label) or "unnamed way"
+        label = str(label) or UNNAMED_WAY
         if steps and _same_step(steps[-1][0], label):
             steps[-1] = (steps[-1][0], steps[-1][1] + float(length))
         else:
@@ -290,3 +303,70 @@ def _same_step(previous: str, label: str) -> bool:
     if crossed is None:
         return False
     return re.fullmatch(rf"across {re.escape(crossed.group(1))}(?: at .+)?", label) is not None
+
+
+def _pattern(template: str, **fields: str) -> re.Pattern[str]:
+    """Return the regular expression that reads a phrase made from ``template`` back into its fields.
+
+    Each ``{field}`` becomes a named group of the pattern given in ``fields`` (default: any
+    text, as short as the rest allows).
+    """
+    parts = re.split(r"\{(\w+)\}", template)
+    regex = "".join(re.escape(part) if i % 2 == 0 else f"(?P<{part}>{fields.get(part, '.+?')})"
+                    for i, part in enumerate(parts))
+    return re.compile(regex)
+
+
+def _kinds_pattern() -> str:
+    """Return a pattern matching any description of an unnamed way ("footpath", "alley", ...)."""
+    words = sorted(set(KIND_WORDS.values()) | {UNNAMED_WAY}, key=len, reverse=True)
+    return "|".join(re.escape(word) for word in words)
+
+
+#: How each phrase is read back: the template and its pattern, the more specific first
+#: ("across X at Y" before "across X").
+_PHRASES = tuple((template, _pattern(template, **fields)) for template, fields in (
+    (ACROSS_AT, {}),
+    (ACROSS, {"street": ".+"}),
+    (OFF, {"what": _kinds_pattern(), "street": ".+"}),
+    (FAR_CORNER, {"metres": r"\d+", "other": ".+"}),
+    (NEAR, {"street": ".+"}),
+))
+
+
+def localise(label: str, lang: str | None) -> str:
+    """Return a walking name, corner or direction made by this module in ``lang``.
+
+    :class:`~passages.streetindex.StreetIndex` stores the English phrases of
+    :func:`walking_names`, :func:`describe`, :func:`corner_name` and :func:`merge_steps`
+    ("across S Main St at E 5th St", "alley off W 6th St", "footpath", "E 118th St, 90 m
+    from Wilmington Ave", "near S Main St", "unnamed corner"); this reads such a phrase
+    back and writes it with the words of the catalogue of ``lang`` ("cruce de S Main St en
+    E 5th St"). The street names in it (from OpenStreetMap) are kept as they are, and a
+    label that is no phrase of this module (a street's own name) comes back unchanged.
+
+    Parameters
+    ----------
+    label
+        A walking name, corner name or step of directions, in English.
+    lang
+        Language code (see :data:`passages.i18n.LANGUAGES`; ``None`` is English).
+
+    Returns
+    -------
+    str
+        The label in ``lang``.
+    """
+    _ = translator(lang)
+    if _ is str or not label:
+        return label
+    if label in KIND_WORDS.values() or label in (UNNAMED_WAY, UNNAMED_CORNER):
+        return _(label)
+    for template, pattern in _PHRASES:
+        match = pattern.fullmatch(label)
+        if match is not None:
+            fields = match.groupdict()
+            if "what" in fields:
+                fields["what"] = _(fields["what"])
+            return _(template).format(**fields)
+    return label
