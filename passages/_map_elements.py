@@ -191,6 +191,11 @@ MAP_CSS = """
 @media (max-width: 600px) { .leaflet-control-attribution { font-size: 9px; } }
 /* beside the open legend (10 + 250 px wide at the bottom left), never under it */
 @media (min-width: 601px) { .leaflet-control-attribution { max-width: calc(100vw - 290px); } }
+/* the sources take one line (OpenStreetMap's credit first, always shown) until tapped: five
+   lines of credits would cover the bottom of a phone map */
+.leaflet-control-attribution.pp-short { white-space: nowrap; overflow: hidden; text-overflow: ellipsis;
+  cursor: pointer; }
+@media print { .leaflet-control-attribution.pp-short { white-space: normal; } }
 .pp-box { position: fixed; z-index: 1000; background: rgba(255,255,255,0.94);
   border: 1px solid #8c8c8c; border-radius: 6px; box-shadow: 0 1px 4px rgba(0,0,0,0.3);
   font: 12px/1.35 "Helvetica Neue", Arial, sans-serif; color: #1a1a1a; }
@@ -274,13 +279,23 @@ class Attribution(branca.element.MacroElement):
         {%- for line in this.lines %}
         {{ this._parent.get_name() }}.attributionControl.addAttribution({{ line }});
         {%- endfor %}
+        (function (box) {
+          // one line until tapped (a tap on a link still follows it); the class outlives Leaflet's redraws
+          box.classList.add("pp-short");
+          box.title = {{ this.more|tojson }};
+          box.addEventListener("click", function (event) {
+            if (event.target.closest("a")) { return; }
+            box.classList.toggle("pp-short");
+          });
+        })({{ this._parent.get_name() }}.attributionControl.getContainer());
         {% endmacro %}
         """
     )
 
-    def __init__(self, lines: Sequence[str]) -> None:
+    def __init__(self, lines: Sequence[str], *, more: str = "Tap for all sources") -> None:
         super().__init__()
         self._name = "Attribution"
+        self.more = more
         # Kept readable in the HTML (a literal ©), but never able to close the script.
         self.lines = [compact_json(line) for line in lines]
 

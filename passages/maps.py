@@ -733,7 +733,8 @@ def plan_map(
     if community:
         sections = [(heading, rows) for heading, rows in sections if rows]
     Legend(html.escape(title), sections, legend_word=_("Legend")).add_to(fmap)
-    Attribution([_osm_attribution(_), *(html.escape(str(c)) for c in credits)]).add_to(fmap)
+    Attribution([_osm_attribution(_), *(html.escape(str(c)) for c in credits)],
+                more=_("Tap for all sources")).add_to(fmap)
     Locate({key: _(word) for key, word in LOCATE_WORDS.items()}).add_to(fmap)
     folium.LayerControl(collapsed=True).add_to(fmap)
 

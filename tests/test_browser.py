@@ -120,6 +120,19 @@ def test_phone_screen_fits_the_legend_and_controls(browser: Any, maps: dict[str,
     context.close()
 
 
+def test_the_sources_take_one_line_until_tapped(browser: Any, maps: dict[str, Path]) -> None:
+    context, page, outside = open_offline(browser, maps["downtown"], viewport=PHONE, is_mobile=True, has_touch=True)
+    assert outside == []
+    credits = page.locator(".leaflet-control-attribution")
+    one_line = credits.bounding_box()["height"]
+    assert one_line < 20  # one line of 9 px text
+    assert "OpenStreetMap" in credits.inner_text()  # the ODbL credit comes first, always shown
+    box = credits.bounding_box()
+    credits.click(position={"x": box["width"] - 8, "y": box["height"] / 2})  # on the text, not on a link
+    assert credits.bounding_box()["height"] > 2 * one_line  # every source, wrapped
+    context.close()
+
+
 def test_where_am_i_centres_the_map_on_the_phones_position(browser: Any, maps: dict[str, Path]) -> None:
     area = load_areas()["south-la"]
     here = {"latitude": area.lat + 0.005, "longitude": area.lon + 0.004}  # a corner of the area, not its centre
