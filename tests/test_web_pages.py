@@ -32,22 +32,11 @@ HOSTILE = '<script>alert("x")</script>'
 _BUILT: dict[str, Path] = {}
 
 
-def _community_page(plan: Any) -> bytes:
-    """The community map as the job queue writes it (its writer when present)."""
-    try:
-        from passages.web.jobs import community_map
-    except ImportError:  # pragma: no cover - the job queue not there yet
-        community_map = None
-    if community_map is not None:
-        page: bytes = community_map(plan)
-        return page
-    from passages.maps import map_html, plan_map
-    from passages.plan import map_layers
+def _community_page(plan: Any, lang: str = "en") -> bytes:
+    """The community map as the job queue writes it."""
+    from passages.web.jobs import community_map
 
-    segments, passages, places = map_layers(plan)
-    fmap = plan_map(area=plan.area, segments=segments.assign(risk_per_100m=0.0, hot=False),
-                    passages=passages.assign(risk_per_100m=0.0), places=places, community=True)  # type: ignore[call-arg]
-    return map_html(fmap)
+    return community_map(plan, lang=lang)
 
 
 def built_run(shared_data: Path, root: Path) -> Path:
@@ -72,6 +61,7 @@ def built_run(shared_data: Path, root: Path) -> Path:
             clean = {k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()}
             scenario.write("metrics.json", json.dumps(clean).encode("utf-8"))
             scenario.write("community.html", _community_page(run.plan))
+            scenario.write("community-es.html", _community_page(run.plan, lang="es"))
             write_officer_pack(run, scenario.subset("officers"))
         write_comparison(runs, out.subset("compare"))
     _BUILT["south-la"] = folder
@@ -337,7 +327,11 @@ def test_community_page_in_english_and_spanish_with_no_officers_or_risk(service:
     assert "Streets of the Safe Passages" in page.text and "Schools" in page.text
     spanish = visitor.get("/community/south-la?lang=es")
     assert "Pasajes Seguros" in spanish.text and "Calles de los Pasajes Seguros" in spanish.text
-    assert 'lang="es"' in spanish.text
+    assert 'lang="es"' in spanish.text and 'src="/community/south-la/map?lang=es"' in spanish.text
+    spanish_map = visitor.get("/community/south-la/map?lang=es")
+    assert spanish_map.status_code == 200 and '<html lang="es">' in spanish_map.text and "Leyenda" in spanish_map.text
+    for name in ("Rondas a pie", "Puestos y paradas", "Tramos calientes", "Calles por riesgo"):
+        assert name not in spanish_map.text, name
     printable = visitor.get("/community/south-la/print?lang=es")
     assert printable.status_code == 200 and "printable" in printable.text
     served = visitor.get("/community/south-la/map")

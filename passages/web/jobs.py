@@ -15,7 +15,7 @@ pipeline through its public functions only (:func:`passages.compare.run_scenario
 The artefact layout (other pages rely on it)::
 
     runs/<id>/inputs/                      what the run was made from (never served)
-    runs/<id>/scenarios/<scenario>/plan.html, plan-summary.json, metrics.json, community.html
+    runs/<id>/scenarios/<scenario>/plan.html, plan-summary.json, metrics.json, community.html, community-es.html
     runs/<id>/scenarios/<scenario>/officers/  (write_officer_pack: officers.html, briefing.pdf, GPX...)
     runs/<id>/compare/compare.csv, compare-coverage.png, compare-<a>-vs-<b>.html  (2+ scenarios)
 
@@ -429,16 +429,16 @@ def _metrics_row(run: Any) -> dict[str, Any]:
     return clean
 
 
-def community_map(plan: Any) -> bytes:
-    """Return the public map of a plan: the passages and places, no risk, hot segments or officers."""
+def community_map(plan: Any, *, lang: str = "en") -> bytes:
+    """Return the public map of a plan in ``lang``: the passages and places, no risk, hot segments or officers."""
     from passages.maps import map_html, plan_map
     from passages.plan import map_layers
 
     segments, passages, places = map_layers(plan)
     segments = segments.assign(risk_per_100m=0.0, hot=False)
     passages = passages.assign(risk_per_100m=0.0)
-    fmap = plan_map(area=plan.area, segments=segments, passages=passages, places=places,
-                    title=f"Safe Passages: {plan.area.name}", tiles=True, community=True)
+    fmap = plan_map(area=plan.area, segments=segments, passages=passages, places=places, tiles=True,
+                    community=True, lang=lang)
     return map_html(fmap)
 
 
@@ -533,6 +533,7 @@ def _plan_and_write(store: Store, run_id: int, *, artefact_dir: Path, data_dir: 
             metrics = _metrics_row(run)
             folder.write("metrics.json", (json.dumps(metrics, indent=2, allow_nan=False) + "\n").encode("utf-8"))
             folder.write("community.html", community_map(run.plan))
+            folder.write("community-es.html", community_map(run.plan, lang="es"))
             plan_summary = run.plan.summary()
             summary[name] = {"passage_km": plan_summary["passage_km"], "routes": plan_summary["routes"]["routed"],
                              "metrics": metrics}

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from passages._names import clean_name
+from passages.i18n import N_, translator
 from passages.web._serving import area_slug, config_of, file_response, not_found, store_of
 from passages.web.app import MAP_CSP
 from passages.web.models import Publication, Run
@@ -29,36 +30,33 @@ from passages.web.publish import (
 from passages.web.routing import ANYONE, route
 from passages.web.templating import render
 
-__all__ = ["STRINGS", "router"]
+__all__ = ["WORDS", "router", "strings"]
 
 router = APIRouter()
 
-#: The page's own words, in each language offered (``?lang=es``).
-STRINGS: dict[str, dict[str, str]] = {
-    "en": {
-        "title": "Safe Passages", "areas": "Areas with Safe Passages",
-        "none": "No Safe Passages are published yet.",
-        "intro": "Safe Passages are the walking routes to school, the park and the bus that the community "
-                 "and the Community Safety Partnership watch over. Walk them when you can.",
-        "updated": "Updated", "version": "version", "map": "Map of the Safe Passages",
-        "streets": "Streets of the Safe Passages", "places": "Places they lead to", "print": "Printable page",
-        "back": "All areas", "other": "Español", "km": "km", "no_map": "The map is not available right now.",
-        "school": "Schools", "park": "Parks", "library": "Libraries", "transit": "Transit stops",
-        "site": "Community sites", "more": "and {n} more",
-    },
-    "es": {
-        "title": "Pasajes Seguros", "areas": "Zonas con Pasajes Seguros",
-        "none": "Todavía no hay Pasajes Seguros publicados.",
-        "intro": "Los Pasajes Seguros son las rutas a pie a la escuela, al parque y al autobús que la comunidad "
-                 "y la Asociación de Seguridad Comunitaria vigilan. Úselas cuando pueda.",
-        "updated": "Actualizado", "version": "versión", "map": "Mapa de los Pasajes Seguros",
-        "streets": "Calles de los Pasajes Seguros", "places": "Lugares a los que llevan",
-        "print": "Página para imprimir", "back": "Todas las zonas", "other": "English", "km": "km",
-        "no_map": "El mapa no está disponible en este momento.",
-        "school": "Escuelas", "park": "Parques", "library": "Bibliotecas", "transit": "Paradas de transporte",
-        "site": "Sitios comunitarios", "more": "y {n} más",
-    },
+#: The page's own words (English; translated from the catalogues, :mod:`passages.i18n`).
+WORDS: dict[str, str] = {
+    "title": N_("Safe Passages"), "areas": N_("Areas with Safe Passages"),
+    "none": N_("No Safe Passages are published yet."),
+    "intro": N_("Safe Passages are the walking routes to school, the park and the bus that the community "
+                "and the Community Safety Partnership watch over. Walk them when you can."),
+    "updated": N_("Updated"), "version": N_("version"), "map": N_("Map of the Safe Passages"),
+    "streets": N_("Streets of the Safe Passages"), "places": N_("Places they lead to"),
+    "print": N_("Printable page"), "back": N_("All areas"), "km": N_("km"),
+    "no_map": N_("The map is not available right now."),
+    "school": N_("Schools"), "park": N_("Parks"), "library": N_("Libraries"), "transit": N_("Transit stops"),
+    "site": N_("Community sites"), "more": N_("and {n} more"),
 }
+
+#: The link to the other language, in that language.
+OTHER_LANGUAGE = {"en": "Español", "es": "English"}
+
+
+def strings(lang: str) -> dict[str, str]:
+    """Return the page's words in ``lang`` (``"en"`` or ``"es"``)."""
+    _ = translator(lang)
+    return {**{key: _(text) for key, text in WORDS.items()}, "other": OTHER_LANGUAGE[lang]}
+
 
 #: Kinds of places listed, in order (the same kinds as the maps).
 PLACE_KINDS = ("site", "school", "park", "library", "transit")
@@ -102,7 +100,7 @@ def _areas(request: Request) -> list[dict[str, Any]]:
                 for p in published_areas(session)]
 
 
-def _community(request: Request, area: str) -> dict[str, Any] | None:
+def _community(request: Request, area: str, lang: str = "en") -> dict[str, Any] | None:
     slug = area_slug(area)
     if slug is None:
         return None
@@ -113,14 +111,20 @@ def _community(request: Request, area: str) -> dict[str, Any] | None:
         if publication is None or run is None or run.state != "done":
             return None
         name = area_name(config, session, publication)
-    path = _map_path(request, run, publication)
+    path = _map_path(request, run, publication, lang)
     return {"area": slug, "area_name": name, "version": publication.version,
             "updated": publication.published_at.date().isoformat(),
-            "map": f"/community/{slug}/map" if path is not None else None, **_public(request, run, publication)}
+            "map": (f"/community/{slug}/map" + ("?lang=es" if lang == "es" else "")) if path is not None else None,
+            **_public(request, run, publication)}
 
 
-def _map_path(request: Request, run: Run, publication: Publication) -> Any:
-    path = run_file(config_of(request), run, f"scenarios/{publication.scenario}/community.html")
+def _map_path(request: Request, run: Run, publication: Publication, lang: str = "en") -> Any:
+    """The community map file of a published version in ``lang`` (English where a run has no Spanish one)."""
+    path = None
+    if lang == "es":
+        path = run_file(config_of(request), run, f"scenarios/{publication.scenario}/community-es.html")
+    if path is None:
+        path = run_file(config_of(request), run, f"scenarios/{publication.scenario}/community.html")
     if path is None or path.stat().st_size > 20_000_000:
         return None
     if community_map_problems(path.read_text(encoding="utf-8", errors="replace")):
@@ -131,7 +135,7 @@ def _map_path(request: Request, run: Run, publication: Publication) -> Any:
 @route(router, "GET", "/community", roles=[ANYONE], name="community_home")
 def community_home(request: Request, lang: str | None = None) -> Response:
     """The areas with published Safe Passages."""
-    words = STRINGS[_lang(lang)]
+    words = strings(_lang(lang))
     return render(request, "community.html", {"areas": _areas(request), "t": words, "lang": _lang(lang)})
 
 
@@ -154,10 +158,10 @@ def community_print(request: Request, area: str, lang: str | None = None) -> Res
 
 
 def _community_page(request: Request, area: str, lang: str | None, *, printable: bool) -> Response:
-    data = _community(request, area)
+    data = _community(request, area, _lang(lang))
     if data is None:
         return not_found(request)
-    return render(request, "community_area.html", {"data": data, "t": STRINGS[_lang(lang)], "lang": _lang(lang),
+    return render(request, "community_area.html", {"data": data, "t": strings(_lang(lang)), "lang": _lang(lang),
                                                    "printable": printable, "max_places": MAX_PLACES})
 
 
@@ -170,11 +174,11 @@ def api_community_area(request: Request, area: str) -> Response:
 
 
 @route(router, "GET", "/community/{area}/map", roles=[ANYONE], name="community_map", response_class=Response)
-def community_map(request: Request, area: str) -> Response:
-    """The community map of the version in force (self-contained HTML: passages and places only)."""
+def community_map(request: Request, area: str, lang: str | None = None) -> Response:
+    """The community map of the version in force (self-contained HTML: passages and places only; ``?lang=es``)."""
     slug = area_slug(area)
     with store_of(request).session() as session:
         publication = latest_publication(session, slug) if slug else None
         run = session.get(Run, publication.run_id) if publication is not None else None
-    path = _map_path(request, run, publication) if run is not None and publication is not None else None
+    path = _map_path(request, run, publication, _lang(lang)) if run is not None and publication is not None else None
     return not_found(request) if path is None else file_response(path, name="community.html", csp=MAP_CSP)
