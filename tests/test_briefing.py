@@ -8,15 +8,14 @@ from pathlib import Path
 
 import pyogrio
 import pytest
+from briefing_helpers import scenario_run
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from passages._errors import InputError
-from passages.areas import load_areas
 from passages.briefing import assignments, read_bells, stop_schedule, write_briefings, write_officer_pack
-from passages.compare import ScenarioRun, run_scenarios
+from passages.compare import ScenarioRun
 from passages.incidents import parse_window
-from passages.scenarios import read_scenarios
 
 SCENARIO = """
 [defaults]
@@ -30,13 +29,7 @@ mode = "both"
 
 @pytest.fixture(scope="module")
 def run(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> ScenarioRun:
-    folder = tmp_path_factory.mktemp("scenario")
-    (folder / "s.toml").write_text(SCENARIO)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("passages.settings.processed_dir", folder / "processed")
-        (only,) = run_scenarios(load_areas()["south-la"], read_scenarios(folder / "s.toml"), data_dir=shared_data,
-                                check_exact=False)
-    return only
+    return scenario_run(shared_data, tmp_path_factory.mktemp("scenario"), "south-la", SCENARIO)
 
 
 @pytest.fixture(scope="module")

@@ -6,11 +6,11 @@ from __future__ import annotations
 import itertools
 import warnings
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import pytest
+from briefing_helpers import hand_made_streets, scenario_run
 from typer.testing import CliRunner
 
 from passages.areas import load_areas
@@ -29,8 +29,7 @@ from passages.briefing import (
     watched_segments,
     write_briefings,
 )
-from passages.compare import ScenarioRun, run_scenarios
-from passages.scenarios import read_scenarios
+from passages.compare import ScenarioRun
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -47,13 +46,7 @@ mode = "both"
 @pytest.fixture(scope="module")
 def run(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> ScenarioRun:
     """Two posts and two footbeat loops in downtown LA, on the real data."""
-    folder = tmp_path_factory.mktemp("scenario")
-    (folder / "s.toml").write_text(SCENARIO)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("passages.settings.processed_dir", folder / "processed")
-        (only,) = run_scenarios(load_areas()["downtown"], read_scenarios(folder / "s.toml"), data_dir=shared_data,
-                                check_exact=False)
-    return only
+    return scenario_run(shared_data, tmp_path_factory.mktemp("scenario"), "downtown", SCENARIO)
 
 
 def _covered_by(duty: Assignment, run: ScenarioRun) -> np.ndarray:
@@ -121,19 +114,11 @@ def test_the_page_lists_the_duty_rows_marked_on_duty_or_nearby(run: ScenarioRun)
 
 
 def test_a_segment_is_named_as_the_index_names_it_and_placed_by_its_cross_streets() -> None:
-    # segments: 0 unnamed (nodes 0-1), 1 Main Street (1-2), 2 5th Street (0-3), 3 Main Street (2-4)
-    names = np.array(["", "Main Street", "5th Street", "Main Street"], dtype=object)
-    u, v = np.array([0, 1, 0, 2]), np.array([1, 2, 3, 4])
-
-    def node_segments(nodes: np.ndarray) -> np.ndarray:
-        return np.flatnonzero(np.isin(u, nodes) | np.isin(v, nodes))
-
-    plan = cast(Any, SimpleNamespace(index=SimpleNamespace(segment_name=names, segment_u=u, segment_v=v,
-                                                           node_segments=node_segments)))
+    plan = hand_made_streets()
     assert street_label(plan, 0) == "unnamed way, 5th Street to Main Street"
     assert street_label(plan, 1) == "Main Street"  # its ends meet only unnamed ways and Main Street itself
     assert street_label(plan, 2) == "5th Street"
-    names[0] = "Alley off Main Street"
+    plan.index.segment_name[0] = "Alley off Main Street"
     assert street_label(plan, 0) == "Alley off Main Street at 5th Street"
 
 

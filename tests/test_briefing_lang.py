@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any, cast
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+from briefing_helpers import hand_made_streets
 from matplotlib.text import Text
 from test_i18n import _english_left
 from typer.testing import CliRunner
@@ -118,19 +117,11 @@ def test_localise_gives_each_phrase_in_spanish_and_keeps_the_street_names() -> N
 
 
 def test_a_segment_label_reads_in_spanish() -> None:
-    # the hand-made streets of test_briefing_duty: 0 unnamed, 1 and 3 Main Street, 2 5th Street
-    names = np.array(["", "Main Street", "5th Street", "Main Street"], dtype=object)
-    u, v = np.array([0, 1, 0, 2]), np.array([1, 2, 3, 4])
-
-    def node_segments(nodes: np.ndarray) -> np.ndarray:
-        return np.flatnonzero(np.isin(u, nodes) | np.isin(v, nodes))
-
-    plan = cast(Any, SimpleNamespace(index=SimpleNamespace(segment_name=names, segment_u=u, segment_v=v,
-                                                           node_segments=node_segments)))
+    plan = hand_made_streets()
     assert street_label(plan, 0) == "unnamed way, 5th Street to Main Street"
     assert street_label(plan, 0, lang="es") == "camino sin nombre, de 5th Street a Main Street"
     assert street_label(plan, 1, lang="es") == "Main Street"
-    names[0] = "alley off Main Street"
+    plan.index.segment_name[0] = "alley off Main Street"
     assert street_label(plan, 0, lang="es") == "callejón junto a Main Street en 5th Street"
 
 
