@@ -57,6 +57,14 @@ _Command = TypeVar("_Command", bound=Callable[..., None])
 
 SAMPLE_AREAS = ("south-la", "south-central", "downtown")
 
+#: Options several commands share, word for word.
+AreaSlug = Annotated[str, typer.Option("--area", metavar="SLUG", help="Area slug (see 'passages areas').")]
+Offline = Annotated[bool, typer.Option("--offline", help="Never use the internet; local files only.")]
+NetworkFile = Annotated[Path | None, typer.Option("--network", metavar="FILE", help="Street network file.")]
+IncidentFiles = Annotated[list[Path] | None, typer.Option("--incidents", metavar="FILE",
+                                                          help="Incident file; repeatable.")]
+OutFolder = Annotated[Path | None, typer.Option("--out", metavar="FOLDER", help="Output folder (default maps/SLUG).")]
+
 Lang = Annotated[
     str,
     typer.Option("--lang", metavar="en|es", help="Language of the maps' and pages' own words: en or es "
@@ -310,7 +318,7 @@ def plan_command(
     area: Annotated[str | None, typer.Option("--area", metavar="SLUG",
                                              help="Area slug (see 'passages areas').")] = None,
     scenario: Annotated[Path | None, typer.Option("--scenario", metavar="FILE", help="A scenario file (TOML).")] = None,
-    offline: Annotated[bool, typer.Option("--offline", help="Never use the internet; local files only.")] = False,
+    offline: Offline = False,
     data_dir: DataDir = None,
     network: Annotated[Path | None, typer.Option(
         "--network", metavar="FILE",
@@ -327,8 +335,7 @@ def plan_command(
         "--parks", metavar="FILE",
         help="Parks and recreation polygons (shapefile, GeoJSON, GeoPackage); repeatable.")] = None,
     areas_file: AreasFile = None,
-    out: Annotated[Path | None, typer.Option("--out", metavar="FOLDER",
-                                             help="Output folder (default maps/SLUG).")] = None,
+    out: OutFolder = None,
     tiles: Annotated[bool, typer.Option("--tiles/--no-tiles", help="Add OpenStreetMap web tiles to the map.")] = True,
     cache: Annotated[bool, typer.Option("--cache/--no-cache", help="Reuse the processed street network.")] = True,
     lang: Lang = "en",
@@ -421,15 +428,13 @@ def demo_command(
 @app.command("export", cls=CleanCommand)
 @_guarded
 def export_command(
-    area: Annotated[str, typer.Option("--area", metavar="SLUG", help="Area slug (see 'passages areas').")],
-    offline: Annotated[bool, typer.Option("--offline", help="Never use the internet; local files only.")] = False,
+    area: AreaSlug,
+    offline: Offline = False,
     data_dir: DataDir = None,
-    network: Annotated[Path | None, typer.Option("--network", metavar="FILE", help="Street network file.")] = None,
-    incidents: Annotated[list[Path] | None, typer.Option("--incidents", metavar="FILE",
-                                                         help="Incident file; repeatable.")] = None,
+    network: NetworkFile = None,
+    incidents: IncidentFiles = None,
     areas_file: AreasFile = None,
-    out: Annotated[Path | None, typer.Option("--out", metavar="FOLDER",
-                                             help="Output folder (default maps/SLUG).")] = None,
+    out: OutFolder = None,
 ) -> None:
     """Plan an area and export it for GIS tools: GeoPackage, GeoJSON per layer, CSV route sheet."""
     from passages.export import export_files, export_plan
@@ -449,17 +454,15 @@ def export_command(
 @app.command("community", cls=CleanCommand)
 @_guarded
 def community_command(
-    area: Annotated[str, typer.Option("--area", metavar="SLUG", help="Area slug (see 'passages areas').")],
+    area: AreaSlug,
     lang: Annotated[str, typer.Option("--lang", metavar="en|es|both",
                                       help="Language of the flyer and map: en, es or both (default).")] = "both",
-    offline: Annotated[bool, typer.Option("--offline", help="Never use the internet; local files only.")] = False,
+    offline: Offline = False,
     data_dir: DataDir = None,
-    network: Annotated[Path | None, typer.Option("--network", metavar="FILE", help="Street network file.")] = None,
-    incidents: Annotated[list[Path] | None, typer.Option("--incidents", metavar="FILE",
-                                                         help="Incident file; repeatable.")] = None,
+    network: NetworkFile = None,
+    incidents: IncidentFiles = None,
     areas_file: AreasFile = None,
-    out: Annotated[Path | None, typer.Option("--out", metavar="FOLDER",
-                                             help="Output folder (default maps/SLUG).")] = None,
+    out: OutFolder = None,
 ) -> None:
     """Plan an area and write its community flyer (PDF, PNG) and map (HTML) for parents and residents.
 
@@ -489,13 +492,13 @@ def community_command(
 @app.command("backtest", cls=CleanCommand)
 @_guarded
 def backtest_command(
-    area: Annotated[str, typer.Option("--area", metavar="SLUG", help="Area slug (see 'passages areas').")],
+    area: AreaSlug,
     split: Annotated[str, typer.Option("--split", metavar="DATE|FRACTION",
                                        help="Split date YYYY-MM-DD, or a fraction of the period (0-1).")],
     incidents: Annotated[list[Path] | None, typer.Option(
         "--incidents", metavar="FILE",
         help="Dated incident file (LAPD CSV); repeatable. Default: LAPD extracts 2020-2022.")] = None,
-    offline: Annotated[bool, typer.Option("--offline", help="Never use the internet; local files only.")] = False,
+    offline: Offline = False,
     data_dir: DataDir = None,
     areas_file: AreasFile = None,
     out: Annotated[Path | None, typer.Option("--out", metavar="FOLDER",
@@ -548,8 +551,8 @@ def backtest_command(
 def compare_command(
     file: Annotated[Path, typer.Argument(metavar="FILE",
                                          help="Scenario file (TOML): officers, mode, windows...; see scenarios/.")],
-    area: Annotated[str, typer.Option("--area", metavar="SLUG", help="Area slug (see 'passages areas').")],
-    offline: Annotated[bool, typer.Option("--offline", help="Never use the internet; local files only.")] = False,
+    area: AreaSlug,
+    offline: Offline = False,
     data_dir: DataDir = None,
     areas_file: AreasFile = None,
     out: Annotated[Path | None, typer.Option("--out", metavar="FOLDER",
@@ -631,12 +634,12 @@ def compare_command(
 @_guarded
 def brief_command(
     file: Annotated[Path, typer.Argument(metavar="FILE", help="Scenario file (TOML); see scenarios/.")],
-    area: Annotated[str, typer.Option("--area", metavar="SLUG", help="Area slug (see 'passages areas').")],
+    area: AreaSlug,
     scenario: Annotated[str | None, typer.Option(
         "--scenario", metavar="NAME", help="The scenario of the file to brief (default: every scenario).")] = None,
     bells: Annotated[Path | None, typer.Option(
         "--bells", metavar="FILE", help="School bell times, a CSV with school,start,end (HH:MM).")] = None,
-    offline: Annotated[bool, typer.Option("--offline", help="Never use the internet; local files only.")] = False,
+    offline: Offline = False,
     data_dir: DataDir = None,
     areas_file: AreasFile = None,
     out: Annotated[Path | None, typer.Option("--out", metavar="FOLDER",
