@@ -75,7 +75,7 @@ class CommunityContent:
     places
         The places the passages lead to but transit stops: (kind label, name), schools first.
     legend
-        (label, colour) of each thing drawn.
+        (label, colour, marker) of each thing drawn; marker ``None`` for a line.
     more
         "and {n} more" (for lists cut short).
     stops
@@ -91,7 +91,7 @@ class CommunityContent:
     footer: str
     streets: tuple[tuple[str, float], ...]
     places: tuple[tuple[str, str], ...]
-    legend: tuple[tuple[str, str], ...]
+    legend: tuple[tuple[str, str, str | None], ...]
     more: str = "and {n} more"
     stops: str = ""
 
@@ -125,8 +125,9 @@ def community_content(plan: Plan, *, lang: str = "en") -> CommunityContent:
     listed = sorted(((str(k), str(n)) for k, n in zip(places["kind"], places["name"], strict=True) if k in kind_words),
                     key=lambda item: (order[item[0]], item[1]))
     stops = sum(1 for kind, _name in listed if kind == "transit")
-    legend = (( _("Safe Passage"), PASSAGE_COLOR), (_("Other streets"), STREET_COLOR),
-              *((kind_words[k], PLACE_STYLE[k][1]) for k in kind_words if any(p[0] == k for p in listed)))
+    legend = ((_("Safe Passage"), PASSAGE_COLOR, None), (_("Other streets"), STREET_COLOR, None),
+              *((kind_words[k], PLACE_STYLE[k][1], PLACE_STYLE[k][0]) for k in kind_words
+                if any(p[0] == k for p in listed)))
     return CommunityContent(
         lang=check_lang(lang),
         title=_("Safe Passages"),
@@ -198,10 +199,9 @@ def community_flyer(plan: Plan, *, lang: str = "en") -> Figure:
     ax.set_aspect("equal")
     ax.set_xticks([])
     ax.set_yticks([])
-    handles = [matplotlib.lines.Line2D([], [], color=c, linewidth=3 if i < 2 else 0, marker=None if i < 2 else
-                                       PLACE_STYLE[_kind_of(label, content)][0], markersize=7, markerfacecolor=c,
-                                       label=label)
-               for i, (label, c) in enumerate(content.legend)]
+    handles = [matplotlib.lines.Line2D([], [], color=colour, linewidth=0 if marker else 3, marker=marker,
+                                       markersize=7, markerfacecolor=colour, label=label)
+               for label, colour, marker in content.legend]
     ax.legend(handles=handles, loc="lower left", fontsize=7.5, framealpha=0.9)
 
     fig.text(0.06, 0.335, content.streets_heading, fontsize=11, fontweight="bold", va="top")
@@ -217,14 +217,6 @@ def community_flyer(plan: Plan, *, lang: str = "en") -> Figure:
         fig.text(0.52, 0.31 - 0.0165 * row, text, fontsize=8, va="top")
     fig.text(0.06, 0.03, content.footer, fontsize=7, color="#555555")
     return fig
-
-
-def _kind_of(label: str, content: CommunityContent) -> str:
-    """Return the place kind whose legend label is ``label`` (for its marker)."""
-    for kind, (_marker, colour) in PLACE_STYLE.items():
-        if (label, colour) in content.legend:
-            return kind
-    return "transit"
 
 
 def _bounds(plan: Plan) -> tuple[float, float, float, float]:
