@@ -4,17 +4,26 @@
 returns a :class:`Plan`, the unit every map and export consumes: the scored segments, the
 places, the routes, the recommended Safe Passage network, the parameters and the sources
 that made it. :func:`write_plan` draws its map and writes its summary.
+
+The pipeline is cut in two where the parameters start: :func:`load_plan_inputs` reads an
+area's files once (street network and its index, places, incidents) into a
+:class:`PlanInputs`, whose :meth:`PlanInputs.plan` plans from them with any parameters,
+re-doing only the stages the parameters change (the planning service keeps them warm to
+answer "what if" in a fraction of a second). :func:`make_plan` is the two halves in a row.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import threading
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import geopandas as gpd
 import networkx as nx
@@ -26,13 +35,16 @@ from passages._errors import EmptyResultError, InputError
 from passages._io import OutputSet, writing_to
 from passages._names import slug
 from passages.areas import Area
-from passages.incidents import IncidentReport, load_incidents
+from passages.incidents import IncidentReport, IncidentSet
 from passages.network import load_network
 from passages.places import PLACE_KINDS, load_places, osm_places_online, snap_places
 from passages.risk import RiskScore, add_edge_risk, score_segments
-from passages.routes import RouteSet, add_edge_demand, od_pairs, plan_routes, site_origins
-from passages.scenarios import PlanParameters
+from passages.routes import Origin, RouteSet, add_edge_demand, od_pairs, plan_routes, site_origins
+from passages.scenarios import CoverageParameters, PlanParameters
 from passages.streetindex import StreetIndex
+
+if TYPE_CHECKING:
+    from passages.coverage import Coverage
 
 #: The steps of :func:`make_plan`, in order, as reported to ``on_step``.
 STEPS = ("street network", "places", "incidents", "risk", "routes")
@@ -47,8 +59,9 @@ class Plan:
     area, params
         What was planned and how.
     graph
-        The projected walking graph with edge attributes ``incidents``, ``risk``, ``hot``
-        and ``demand``.
+        The projected walking graph; from :func:`make_plan` with edge attributes
+        ``incidents``, ``risk``, ``hot`` and ``demand`` (a plan of :meth:`PlanInputs.plan`
+        shares its inputs' graph, without them unless asked for).
     index
         Its :class:`StreetIndex`.
     places
@@ -158,6 +171,455 @@ def _resolve(paths: Sequence[Path], kind: str) -> list[Path]:
     return list(paths)
 
 
+@dataclass(frozen=True)
+class InputFiles:
+    """The files one area is planned from, resolved and checked to exist.
+
+    Attributes
+    ----------
+    network
+        The street network file; ``None`` when the network comes from Overpass.
+    incidents
+        The incident files (at least one).
+    places
+        Place files by kind (``"schools"``, ``"transit"``, ``"parks"``, ``"libraries"``,
+        ``"osm"``); with none at all, places come from OpenStreetMap online.
+    """
+
+    network: Path | None
+    incidents: tuple[Path, ...]
+    places: dict[str, tuple[Path, ...]]
+
+    def paths(self) -> list[Path]:
+        """Return every file, in the order they are read: network, places, incidents."""
+        network = [self.network] if self.network is not None else []
+        return [*network, *(p for paths in self.places.values() for p in paths), *self.incidents]
+
+
+def input_files(
+    area: Area,
+    *,
+    data_dir: str | Path | None = None,
+    network: str | Path | None = None,
+    incidents: Sequence[str | Path] | None = None,
+    place_sources: Mapping[str, Sequence[str | Path]] | None = None,
+) -> InputFiles:
+    """Return the files an area is planned from (see :func:`make_plan` for the arguments).
+
+    Nothing is read: every path is only checked to exist, so that a bad path fails at once.
+
+    Raises
+    ------
+    InputError
+        A file is missing, or no incident file is given or known for the area.
+    """
+    data = Path(data_dir) if data_dir is not None else settings.shared_data_dir()
+    network_path = Path(network) if network is not None else (
+        area.source_paths("network", data)[0] if area.offline else None
+    )
+    incident_paths = _resolve(
+        [Path(p) for p in incidents] if incidents is not None else area.source_paths("incidents", data), "incidents"
+    )
+    if not incident_paths:
+        raise InputError(f"no incident file for area {area.slug!r}", field="--incidents",
+                         fix="Give one with --incidents FILE.")
+    # files given by kind replace the area's own files of that kind
+    sources = {
+        **{kind: area.source_paths(kind, data) for kind in area.sources if kind not in ("network", "incidents")},
+        **{kind: paths for kind, paths in (place_sources or {}).items() if paths},
+    }
+    places = {kind: tuple(_resolve([Path(p) for p in paths], kind)) for kind, paths in sources.items()}
+    return InputFiles(network_path, tuple(incident_paths), places)
+
+
+#: Serialises the recording of warnings (``warnings.catch_warnings`` changes the whole
+#: process's warning state, so two threads recording at once would lose or swap notes).
+_NOTES_LOCK = threading.RLock()
+
+_T = TypeVar("_T")
+
+
+def _noting(make: Callable[[], _T]) -> tuple[_T, list[str]]:
+    """Run ``make``; return its result and the messages of the UserWarnings it raised (the notes)."""
+    with _NOTES_LOCK, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = make()
+    return result, [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+
+
+class _Memo(Generic[_T]):
+    """The last few results of one stage by the parameters they depend on (least recent dropped first)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[Hashable, _T] = OrderedDict()
+
+    def get(self, key: Hashable, make: Callable[[], _T]) -> _T:
+        """Return the result kept for ``key``, else ``make()`` (kept unless it raises)."""
+        if key in self._items:
+            self._items.move_to_end(key)
+            return self._items[key]
+        value = make()
+        self._items[key] = value
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+        return value
+
+
+class _IncidentScan:
+    """Incident files read once for one area: every row that passes the tests needing no parameter.
+
+    :func:`passages.incidents.load_incidents` reads, screens and weighs in one pass. Here that
+    pass is cut in two where the plan parameters start: reading keeps every row inside the
+    study area with usable coordinates, date, time and weight (the whole day, every weekday
+    and category), and :meth:`select` applies the parameters' tests to those rows in
+    ``load_incidents``'s order (weekdays, time windows, categories, then lookback, duplicate
+    ids and recency), with its own helpers, so that ``select(params)`` equals
+    ``load_incidents(paths, area=area, windows=params.windows, weekdays=..., categories=...,
+    half_life_days=..., lookback_days=...)`` (points and report) for a fraction of its time.
+
+    Attributes
+    ----------
+    today
+        The day rows dated after which are dropped (Los Angeles date when read).
+    """
+
+    def __init__(self, paths: Sequence[Path], area: Area) -> None:
+        from passages import _incident_parsing as parsing
+        from passages import incidents as reader
+
+        self.area = area
+        self.today = reader._today()
+        wide = dataclasses.replace(
+            reader._options(windows=(), weekdays=(), categories=None, half_life_days=None, lookback_days=None),
+            intervals=(), weekdays=None, categories=None)
+        screen = reader._Screen(area=area, options=wide, today=pd.Timestamp(self.today))
+        files = parsing._as_paths(list(paths))
+        names = parsing._display_names(files)
+        self.parts = [reader._scan_file(path, name, fmt=None, columns=None, screen=screen)
+                      for path, name in zip(files, names, strict=True)]
+        dated = [part.newest for part in self.parts if part.has_dates and part.newest is not None]
+        self.reference: pd.Timestamp | None = max(dated) if dated else None
+
+    def select(self, params: PlanParameters) -> IncidentSet:
+        """Return the incidents of ``params``' windows, weekdays, categories, half-life and lookback."""
+        from passages import incidents as reader
+
+        options = reader._options(windows=params.windows, weekdays=params.weekdays,
+                                  categories=params.categories or None, half_life_days=params.half_life_days,
+                                  lookback_days=params.lookback_days)
+        parts = [self._screened(part, options) for part in self.parts]
+        # the same incident (DR_NO) often sits in several extracts: counted once, as load_incidents does
+        all_ids = pd.concat([part.kept["source_id"] for part in parts], ignore_index=True)
+        repeated = all_ids.duplicated(keep="first").to_numpy(dtype=bool)
+        points: list[gpd.GeoDataFrame] = []
+        report = IncidentReport()
+        start = 0
+        for part in parts:
+            duplicate = repeated[start:start + len(part.kept)]
+            start += len(part.kept)
+            part_points, part_report = reader._weigh(part, duplicate, area=self.area, options=options,
+                                                     reference=self.reference)
+            points.append(part_points)
+            report = report.merge(part_report)
+        if self.reference is not None and np.isfinite(options.half_life_days):
+            report.notes.append(
+                f"recency weight: half-life {options.half_life_days:g} days, ages counted from "
+                f"{self.reference.date().isoformat()}")
+        if report.used == 0:
+            report.notes.append(
+                f"no incident is left to score: none of the {report.rows_read} rows read is inside the "
+                "study area, the time windows and the filters (see the dropped counts); every street "
+                "would have zero risk")
+        combined = pd.concat(points, ignore_index=True) if len(points) > 1 else points[0]
+        return IncidentSet(points=gpd.GeoDataFrame(combined, geometry="geometry", crs=self.area.crs), report=report)
+
+    @staticmethod
+    def _screened(part: Any, options: Any) -> Any:
+        """The file's rows after the parameter tests of ``load_incidents``'s per-row screen, with their counts."""
+        from passages import incidents as reader
+
+        rows = part.kept
+        count = len(rows)
+        reason = np.zeros(count, dtype=np.int64)
+
+        def drop(mask: np.ndarray, label: str) -> None:
+            reason[(reason == 0) & mask] = reader.DROP_REASONS.index(label) + 1
+
+        if part.has_dates and options.weekdays is not None:
+            weekday = pd.DatetimeIndex(rows["date"]).day_of_week.to_numpy(dtype=float, na_value=np.nan)
+            drop(~np.isin(weekday, sorted(options.weekdays)), reader.OUTSIDE_WEEKDAYS)
+        share = np.ones(count)
+        if options.intervals and part.time_kind == "minute":
+            share = reader._in_windows(rows["minute"].to_numpy(dtype=float), options.intervals).astype(float)
+        elif options.intervals and part.time_kind == "hour":
+            share = reader._hour_overlap(rows["hour_bin"].to_numpy(dtype=float) * 60, options.intervals)
+        drop(~(share > 0), reader.OUTSIDE_WINDOW)
+        if options.categories is not None:
+            drop(~np.isin(rows["category"].to_numpy(dtype=object), sorted(options.categories)),
+                 reader.CATEGORY_NOT_SELECTED)
+        keep = reason == 0
+        # read with a window share of 1: the weight is base x severity, and times the share here
+        kept = rows.loc[keep].reset_index(drop=True).assign(
+            weight=rows["weight"].to_numpy(dtype=float)[keep] * share[keep])
+        counts = part.counts + np.bincount(reason, minlength=len(part.counts))
+        return dataclasses.replace(part, kept=kept, counts=counts)
+
+
+@dataclass(frozen=True)
+class _StageKeys:
+    """The parameters each stage of a plan depends on (its own and those of the stages before it)."""
+
+    snap: tuple[Any, ...]
+    incidents: tuple[Any, ...]
+    risk: tuple[Any, ...]
+    pairs: tuple[Any, ...]
+    routes: tuple[Any, ...]
+
+    @classmethod
+    def of(cls, p: PlanParameters) -> _StageKeys:
+        snap = (p.place_snap_m,)
+        incidents = (p.windows, p.weekdays, p.categories, p.half_life_days, p.lookback_days)
+        risk = (incidents, p.snap_m, p.bandwidth_m, p.hot_share, p.own_share)
+        pairs = (snap, p.link_radius_m, p.links_per_kind)
+        return cls(snap, incidents, risk, pairs, (risk, pairs, p.risk_lambda, p.max_detour))
+
+
+class PlanInputs:
+    """What an area is planned from, read once: plan it again and again with other parameters.
+
+    Made by :func:`load_plan_inputs`. :meth:`plan` runs the stages that depend on the
+    parameters (places snapped, incidents selected, risk, routes) and keeps their last
+    few results by the parameters each depends on, so a new plan re-does only what its
+    changed parameters change: the time windows, weekdays, categories, half-life or
+    lookback re-select the incidents (no file read) and re-score the risk and the routes;
+    the risk aversion or the largest detour re-route only; officers (:meth:`cover`)
+    re-cover only. A plan made here equals :func:`make_plan` with the same parameters
+    (which plans through this class too).
+
+    One plan or cover at a time runs on one ``PlanInputs`` (a lock), so threads may share
+    it. The graph is shared by the plans made here and holds no plan's edge attributes
+    unless :meth:`plan` is asked for them.
+
+    Attributes
+    ----------
+    area
+        The area (with the walking radius the inputs were read for).
+    files
+        The files read (:class:`InputFiles`).
+    graph, index
+        The projected walking graph and its :class:`StreetIndex`.
+    places
+        The places read (UTM), before snapping.
+    sources
+        The network and place sources, as :attr:`Plan.sources` names them.
+    today
+        The day incidents dated after it are dropped as dated in the future (Los Angeles).
+    """
+
+    #: How many results of each stage are kept (the parameters a planner goes back to).
+    MEMO_SIZE = 8
+
+    def __init__(self, area: Area, files: InputFiles, graph: nx.MultiDiGraph, index: StreetIndex,
+                 places: gpd.GeoDataFrame, sources: list[str], incidents: _IncidentScan,
+                 notes: Mapping[str, list[str]]) -> None:
+        self.area = area
+        self.files = files
+        self.graph = graph
+        self.index = index
+        self.places = places
+        self.sources = list(sources)
+        self.today = incidents.today
+        self._incidents = incidents
+        self._notes = {key: list(value) for key, value in notes.items()}
+        self._lock = threading.RLock()
+        size = self.MEMO_SIZE
+        self._snapped: _Memo[tuple[gpd.GeoDataFrame, list[str]]] = _Memo(size)
+        self._selected: _Memo[tuple[IncidentSet, list[str]]] = _Memo(size)
+        self._risks: _Memo[tuple[RiskScore, list[str]]] = _Memo(size)
+        self._origins: _Memo[tuple[list[Origin], list[str]]] = _Memo(1)
+        self._pairs: _Memo[tuple[pd.DataFrame, list[str]]] = _Memo(size)
+        self._routes: _Memo[tuple[RouteSet, list[str]]] = _Memo(size)
+        self._models: _Memo[Any] = _Memo(size)
+
+    def is_current(self) -> bool:
+        """Whether today (Los Angeles) is still the day the incidents were read for."""
+        from passages.incidents import _today
+
+        return bool(_today() == self.today)
+
+    def plan(self, params: PlanParameters | None = None, *, on_step: Callable[[str], None] | None = None,
+             graph_attributes: bool = False) -> Plan:
+        """Plan the area with ``params`` (default :class:`PlanParameters()`), reading no file.
+
+        Parameters
+        ----------
+        params
+            The parameters; ``radius_m`` must be ``None`` or the radius the inputs were read
+            for (another radius is another street network: load the inputs again).
+        on_step
+            Called with ``"risk"`` and ``"routes"`` as they start (the steps before are
+            :func:`load_plan_inputs`'s).
+        graph_attributes
+            Give the plan its own copy of the graph with the edge attributes ``incidents``,
+            ``risk``, ``hot`` and ``demand`` (about 0.1 s for a sample area); by default the
+            plan's graph is the shared one, without them (maps and exports read the
+            segments, not the graph).
+
+        Raises
+        ------
+        InputError
+            A parameter is impossible, or ``radius_m`` differs from the inputs'.
+        EmptyResultError
+            No incident is left with these parameters, or no walk can be routed.
+        """
+        params = params or PlanParameters()
+        params.check()
+        with self._lock:
+            plan = self._plan(params, on_step=on_step)
+        if graph_attributes:
+            plan.graph = self.graph.copy()
+            add_edge_risk(plan.graph, self.index, plan.risk)
+            add_edge_demand(plan.graph, self.index, plan.route_set)
+        return plan
+
+    def cover(self, plan: Plan, params: CoverageParameters | None = None) -> Coverage:
+        """Return where the plan's officers go (:func:`passages.coverage.cover`), reusing its covering model.
+
+        ``plan`` must come from :meth:`plan` of these inputs. The covering model (watch
+        matrix of the passages, about as costly as routing) is kept per plan and watch
+        radius, so other officer numbers, modes, paces or stops only re-cover.
+
+        Raises
+        ------
+        InputError
+            An impossible coverage parameter (:meth:`CoverageParameters.check`).
+        ValueError
+            The plan was not made from these inputs.
+        """
+        from passages.coverage import CoverageModel, cover
+
+        params = params or CoverageParameters()
+        params.check(windows=tuple(plan.params.windows))
+        if plan.index is not self.index:
+            raise ValueError("the plan was not made from these inputs")
+        key = (_StageKeys.of(plan.params).routes, params.cover_radius_m)
+        with self._lock:
+            model = self._models.get(key, lambda: CoverageModel(plan, radius_m=params.cover_radius_m))
+            return cover(plan, params, model=model)
+
+    def _plan(self, params: PlanParameters, *, on_step: Callable[[str], None] | None) -> Plan:
+        """The stages of a plan that depend on its parameters, each from the memo when it can."""
+        if params.radius_m is not None and params.radius_m != self.area.radius_m:
+            raise InputError(
+                f"the inputs were read for a walking radius of {self.area.radius_m:g} m, not {params.radius_m:g} m",
+                field="radius_m", fix="Read the inputs again for the new radius (another radius is another network).")
+        step = on_step or (lambda _name: None)
+        area, index = self.area, self.index
+        keys = _StageKeys.of(params)
+        places, snap_notes = self._snapped.get(keys.snap, lambda: _noting(
+            lambda: snap_places(self.places, index, max_snap_m=params.place_snap_m)))
+        incident_set, select_notes = self._selected.get(keys.incidents, lambda: _noting(
+            lambda: self._incidents.select(params)))
+        report = incident_set.report
+        if report.used == 0:
+            dropped = "; ".join(f"{reason} {count:,}" for reason, count in report.dropped.items() if count) or "none"
+            raise EmptyResultError(
+                f"no incident of {', '.join(str(p) for p in self.files.incidents)} is usable for {area.slug!r} "
+                f"({report.rows_read:,} rows read; dropped: {dropped}), so the plan would have no risk at all. "
+                "Give incidents inside the area and its time windows (--incidents), or widen the windows")
+
+        step("risk")
+        risk, risk_notes = self._risks.get(keys.risk, lambda: _noting(lambda: score_segments(
+            index, incident_set.points, snap_m=params.snap_m, bandwidth_m=params.bandwidth_m,
+            hot_share=params.hot_share, own_share=params.own_share)))
+
+        step("routes")
+        origins, origin_notes = self._origins.get((), lambda: _noting(lambda: site_origins(area, index)))
+        pairs, pair_notes = self._pairs.get(keys.pairs, lambda: _noting(lambda: od_pairs(
+            places, origins, index, link_radius_m=params.link_radius_m, links_per_kind=params.links_per_kind)))
+        if len(pairs) == 0:
+            raise EmptyResultError(
+                f"no school of {area.slug!r} lies within {area.radius_m:.0f} m and near a street: "
+                "nothing to route. Give a schools file that covers the area, or a larger radius."
+            )
+        route_set, route_notes = self._routes.get(keys.routes, lambda: _noting(lambda: plan_routes(
+            index, pairs, risk.risk_per_100m, risk_lambda=params.risk_lambda, max_detour=params.max_detour)))
+        if len(route_set.routes) == 0:
+            skipped = "; ".join(f"{reason} {count}" for reason, count in route_set.skipped.items()) or "none"
+            raise EmptyResultError(
+                f"none of the {len(pairs)} walks of {area.slug!r} could be routed (skipped: {skipped}). "
+                "Check that the places lie on the area's street network")
+        sources = [*self.sources, *(f"Incidents: {s}" for s in report.sources)]
+        notes = [*self._notes["network"], *self._notes["places"], *snap_notes, *self._notes["incidents"],
+                 *select_notes, *risk_notes, *origin_notes, *pair_notes, *route_notes]
+        return Plan(area, params, self.graph, index, places, report, risk, route_set, sources,
+                    datetime.now(UTC).replace(microsecond=0).isoformat(), list(dict.fromkeys(notes)))
+
+
+def load_plan_inputs(
+    area: Area,
+    *,
+    data_dir: str | Path | None = None,
+    offline: bool = False,
+    network: str | Path | None = None,
+    incidents: Sequence[str | Path] | None = None,
+    place_sources: Mapping[str, Sequence[str | Path]] | None = None,
+    use_cache: bool = True,
+    on_step: Callable[[str], None] | None = None,
+) -> PlanInputs:
+    """Read what an area is planned from: street network and index, places, incidents.
+
+    The arguments are :func:`make_plan`'s; ``on_step`` is called with ``"street network"``,
+    ``"places"`` and ``"incidents"`` as they start. Plan from the result with
+    :meth:`PlanInputs.plan`, as often as wanted.
+
+    Raises
+    ------
+    InputError
+        A file is missing or unusable.
+    EmptyResultError
+        No street or no place lies in the area.
+    """
+    files = input_files(area, data_dir=data_dir, network=network, incidents=incidents, place_sources=place_sources)
+    step = on_step or (lambda _name: None)
+    notes: dict[str, list[str]] = {}
+
+    step("street network")
+    (graph, index), notes["network"] = _noting(lambda: _network_and_index(area, files.network, offline=offline,
+                                                                          use_cache=use_cache))
+    stamp = graph.graph.get("osm_timestamp")
+    sources = [f"Street network: {graph.graph.get('source')}" + (f" (OSM data of {stamp})" if stamp else "")]
+
+    step("places")
+    if any(files.places.values()):
+        places, notes["places"] = _noting(lambda: load_places(area, sources=files.places))
+        for kind, paths in files.places.items():
+            sources.extend(f"{kind.capitalize()}: {p}" for p in paths)
+    elif offline:
+        raise InputError(
+            f"area {area.slug!r} has no local schools, stops or parks and --offline was given",
+            field="--schools", fix="Give place files (--schools, --transit, --parks), or drop --offline.",
+        )
+    else:
+        def online_places() -> gpd.GeoDataFrame:
+            found = osm_places_online(area, cache_dir=settings.raw_dir / "osmnx-cache").to_crs(area.crs)
+            return found[found.intersects(area.study_polygon_utm)].reset_index(drop=True)
+
+        places, notes["places"] = _noting(online_places)
+        sources.append("Places: OpenStreetMap via Overpass")
+
+    step("incidents")
+    scan, notes["incidents"] = _noting(lambda: _IncidentScan(files.incidents, area))
+    return PlanInputs(area, files, graph, index, places, sources, scan, notes)
+
+
+def _network_and_index(area: Area, source: Path | None, *, offline: bool,
+                       use_cache: bool) -> tuple[nx.MultiDiGraph, StreetIndex]:
+    graph = load_network(area, source, offline=offline, use_cache=use_cache)
+    return graph, StreetIndex(graph)
+
+
 def make_plan(
     area: Area,
     *,
@@ -171,6 +633,11 @@ def make_plan(
     on_step: Callable[[str], None] | None = None,
 ) -> Plan:
     """Plan one area: network, places, incidents, risk and routes.
+
+    The inputs are read by :func:`load_plan_inputs` and planned by
+    :meth:`PlanInputs.plan` (the one pipeline: to plan an area again with other
+    parameters, keep the inputs and call their ``plan``); the plan's graph carries the
+    edge attributes.
 
     Parameters
     ----------
@@ -207,102 +674,14 @@ def make_plan(
     params.check()
     if params.radius_m is not None:
         area = area.with_radius(params.radius_m)
-    data = Path(data_dir) if data_dir is not None else settings.shared_data_dir()
-    step = on_step or (lambda _name: None)
-
-    # resolve every input before the heavy work, so a bad path fails at once
-    network_path = Path(network) if network is not None else (
-        area.source_paths("network", data)[0] if area.offline else None
-    )
-    incident_paths = _resolve(
-        [Path(p) for p in incidents] if incidents is not None else area.source_paths("incidents", data), "incidents"
-    )
-    if not incident_paths:
-        raise InputError(f"no incident file for area {area.slug!r}", field="--incidents",
-                         fix="Give one with --incidents FILE.")
-    if place_sources is None:
-        place_sources = {}
-    # files given by kind replace the area's own files of that kind
-    place_sources = {
-        **{kind: area.source_paths(kind, data) for kind in area.sources if kind not in ("network", "incidents")},
-        **{kind: paths for kind, paths in place_sources.items() if paths},
-    }
-    place_paths = {kind: _resolve([Path(p) for p in paths], kind) for kind, paths in place_sources.items()}
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        plan = _run_stages(area, params, offline=offline, network_path=network_path, incident_paths=incident_paths,
-                           place_paths=place_paths, use_cache=use_cache, step=step)
-    plan.notes = list(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, UserWarning)))
+    inputs = load_plan_inputs(area, data_dir=data_dir, offline=offline, network=network, incidents=incidents,
+                              place_sources=place_sources, use_cache=use_cache, on_step=on_step)
+    with inputs._lock:
+        plan = inputs._plan(params, on_step=on_step)
+    # the inputs are this plan's alone: its edge attributes go on their graph, no copy
+    add_edge_risk(plan.graph, inputs.index, plan.risk)
+    add_edge_demand(plan.graph, inputs.index, plan.route_set)
     return plan
-
-
-def _run_stages(
-    area: Area, params: PlanParameters, *, offline: bool, network_path: Path | None, incident_paths: list[Path],
-    place_paths: dict[str, list[Path]], use_cache: bool, step: Callable[[str], None],
-) -> Plan:
-    sources: list[str] = []
-    step("street network")
-    graph = load_network(area, network_path, offline=offline, use_cache=use_cache)
-    index = StreetIndex(graph)
-    stamp = graph.graph.get("osm_timestamp")
-    sources.append(f"Street network: {graph.graph.get('source')}" + (f" (OSM data of {stamp})" if stamp else ""))
-
-    step("places")
-    if any(place_paths.values()):
-        places = load_places(area, sources=place_paths)
-        for kind, paths in place_paths.items():
-            sources.extend(f"{kind.capitalize()}: {p}" for p in paths)
-    elif offline:
-        raise InputError(
-            f"area {area.slug!r} has no local schools, stops or parks and --offline was given",
-            field="--schools", fix="Give place files (--schools, --transit, --parks), or drop --offline.",
-        )
-    else:
-        online = osm_places_online(area, cache_dir=settings.raw_dir / "osmnx-cache").to_crs(area.crs)
-        places = online[online.intersects(area.study_polygon_utm)].reset_index(drop=True)
-        sources.append("Places: OpenStreetMap via Overpass")
-    places = snap_places(places, index, max_snap_m=params.place_snap_m)
-
-    step("incidents")
-    incident_set = load_incidents(
-        incident_paths, area=area, windows=params.windows, weekdays=params.weekdays,
-        categories=params.categories or None, half_life_days=params.half_life_days,
-        lookback_days=params.lookback_days,
-    )
-    sources.extend(f"Incidents: {s}" for s in incident_set.report.sources)
-    report = incident_set.report
-    if report.used == 0:
-        dropped = "; ".join(f"{reason} {count:,}" for reason, count in report.dropped.items() if count) or "none"
-        raise EmptyResultError(
-            f"no incident of {', '.join(str(p) for p in incident_paths)} is usable for {area.slug!r} "
-            f"({report.rows_read:,} rows read; dropped: {dropped}), so the plan would have no risk at all. "
-            "Give incidents inside the area and its time windows (--incidents), or widen the windows")
-
-    step("risk")
-    risk = score_segments(index, incident_set.points, snap_m=params.snap_m, bandwidth_m=params.bandwidth_m,
-                          hot_share=params.hot_share, own_share=params.own_share)
-    add_edge_risk(graph, index, risk)
-
-    step("routes")
-    origins = site_origins(area, index)
-    pairs = od_pairs(places, origins, index, link_radius_m=params.link_radius_m,
-                     links_per_kind=params.links_per_kind)
-    if len(pairs) == 0:
-        raise EmptyResultError(
-            f"no school of {area.slug!r} lies within {area.radius_m:.0f} m and near a street: "
-            "nothing to route. Give a schools file that covers the area, or a larger radius."
-        )
-    route_set = plan_routes(index, pairs, risk.risk_per_100m, risk_lambda=params.risk_lambda,
-                            max_detour=params.max_detour)
-    if len(route_set.routes) == 0:
-        skipped = "; ".join(f"{reason} {count}" for reason, count in route_set.skipped.items()) or "none"
-        raise EmptyResultError(
-            f"none of the {len(pairs)} walks of {area.slug!r} could be routed (skipped: {skipped}). "
-            "Check that the places lie on the area's street network")
-    add_edge_demand(graph, index, route_set)
-    return Plan(area, params, graph, index, places, incident_set.report, risk, route_set, sources,
-                datetime.now(UTC).replace(microsecond=0).isoformat())
 
 
 def plan_credits(plan: Plan) -> list[str]:
