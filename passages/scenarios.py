@@ -84,8 +84,13 @@ def _out_of_range(key: str, value: Any, where: str, origin: str | Path) -> Input
     """Return the error of a value outside ``LIMITS[key]`` (or not finite), else ``None``."""
     low, high, unit = LIMITS[key]
     shown = f"{low:g} to {high:g}" + (f" {unit}" if unit else "")
-    if not isinstance(value, numbers.Real) or isinstance(value, bool) or not math.isfinite(value):
-        return InputError(f"{where}must be a finite number, got {value!r}", path=origin, field=key,
+    try:
+        finite = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    except OverflowError:  # a whole number beyond a float's range (JSON numbers have no limit)
+        finite = False
+    if not finite:
+        given = repr(value) if len(repr(value)) <= _MAX_TEXT else repr(value)[:_MAX_TEXT] + "..."
+        return InputError(f"{where}must be a finite number, got {given}", path=origin, field=key,
                           fix=f"Give {key} from {shown}.")
     if not low <= float(value) <= high:
         return InputError(f"{where}must be from {shown}, got {float(value):g}", path=origin, field=key,
@@ -344,6 +349,30 @@ class CoverageParameters:
                           f"{self.stops_per_loop} stops of {self.stop_minutes:g} min and "
                           f"{MIN_LAP_WALK_MINUTES:g} min of walking",
                           "Give shorter stops, fewer stops_per_loop or laps, or a longer window.")
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], *, origin: str | Path = "<parameters>",
+                     table: str | None = None, windows: tuple[str, ...] | None = None) -> CoverageParameters:
+        """Return coverage parameters from a mapping, checking every key and value as a scenario file's.
+
+        Parameters
+        ----------
+        values
+            Parameter names to values (whole numbers for ``officers``, ``stops_per_loop``
+            and ``laps``).
+        origin, table
+            Where the values come from, named in error messages.
+        windows
+            The plan's time windows (already checked), to check that a footbeat lap fits.
+        """
+        where = f"[{table}] " if table else ""
+        for key in values:
+            if key not in _COVERAGE_KEYS:
+                raise InputError(f"{where}unknown key", path=origin, field=key,
+                                 fix="Known keys: " + ", ".join(sorted(_COVERAGE_KEYS)) + ".")
+        params = cls(**{key: _convert(key, value, origin, where) for key, value in values.items()})
+        params.check(origin=origin, table=table, windows=windows)
+        return params
 
     def as_dict(self) -> dict[str, Any]:
         """Return the parameters as plain JSON-ready values."""
