@@ -219,3 +219,20 @@ def test_dot_dot_in_any_path_parameter_is_refused(service: Service, client_for: 
             answer = clients[role].get(url, follow_redirects=False)
             assert answer.status_code in (400, 404, 405, 422), (url, answer.status_code)
             assert "root:" not in answer.text
+
+
+def test_the_what_if_re_plan_is_for_planners_and_admins_only(service: Service, client_for: Any) -> None:
+    """``POST /api/plan/whatif`` answers posts and loops: only roles that may already open officer maps ask."""
+    [(method, roles)] = [(m, r) for m, p, n, r in route_table(service.app) if n == "api_plan_whatif"]
+    assert method == "POST" and set(roles) == {"admin", "planner"}
+    body = {"area": "downtown", "parameters": {"officers": 0}}  # refused before anything is read
+    assert client_for().post("/api/plan/whatif", json=body).status_code == 401
+    for role, username in ACCOUNT_OF.items():
+        client = client_for(username)
+        token = re.search(r'name="csrf-token" content="([^"]+)"', client.get("/").text).group(1)  # type: ignore[union-attr]
+        answer = client.post("/api/plan/whatif", json=body, headers={"X-CSRF-Token": token})
+        if role in roles:
+            assert answer.status_code == 400 and "officers" in answer.json()["detail"], role
+        else:
+            assert answer.status_code == 403, role
+    assert service.app.state.whatif.areas() == []

@@ -310,6 +310,10 @@ def create_app(config: ServiceConfig, store: Store | None = None, *, jobs: Any =
     jobs
         The job queue that runs plans outside the requests (:mod:`passages.web.jobs`);
         ``None`` for an app that only serves what is stored.
+
+    The app keeps the inputs of a few areas in memory for planners' what-if re-plans
+    (:class:`passages.web.whatif.WarmInputs`, ``app.state.whatif``), reading those of
+    ``config.warm_areas`` in a background thread from the start.
     """
     import importlib
 
@@ -324,6 +328,11 @@ def create_app(config: ServiceConfig, store: Store | None = None, *, jobs: Any =
     app.state.config = config
     app.state.store = store
     app.state.jobs = jobs
+    from passages.web.whatif import WarmInputs
+
+    app.state.whatif = WarmInputs(config.data_dir, size=config.whatif_areas)
+    if config.warm_areas:
+        app.state.whatif.warm(config.warm_areas)
     app.mount("/static", StaticFiles(directory=Path(__file__).resolve().parent / "static"), name="static")
     app.include_router(account)
     for module_name in FEATURE_ROUTERS:

@@ -38,6 +38,13 @@ class ServiceConfig:
         Largest uploaded file accepted (bytes).
     workers
         Worker processes that run plans outside the requests.
+    whatif_areas
+        Areas whose inputs (street network and index, places, incidents) the web process
+        keeps in memory for planners' what-if re-plans (``POST /api/plan/whatif``); the
+        least recently used is dropped first. About 0.3 GB each for a sample area.
+    warm_areas
+        Areas whose inputs are read into that memory in the background at start-up, so
+        that the first what-if of each is quick too (else the first one reads them).
     """
 
     database_url: str = "sqlite:///data/passages.db"
@@ -50,3 +57,5 @@ class ServiceConfig:
     lockout_minutes: float = 10.0
     max_upload_bytes: int = 20 * 1024 * 1024
     workers: int = field(default_factory=lambda: max(1, min(2, os.cpu_count() or 1)))
+    whatif_areas: int = 2
+    warm_areas: tuple[str, ...] = ()

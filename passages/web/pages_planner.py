@@ -8,6 +8,10 @@
   the summary and the files.
 * ``GET /runs/{id}/files/{path}``: one file of a finished run, only if ``path`` is one of
   the run's recorded outputs (the path is looked up, never joined).
+* ``POST /api/plan/whatif``: re-plan an area at once with changed parameters, from its
+  inputs kept in memory (:mod:`passages.web.whatif`), and answer the figures a planner
+  compares (with the officers' posts and loops when officers are asked about); nothing is
+  stored, queued or written.
 
 Every page's data is also JSON under ``/api``.
 """
@@ -26,7 +30,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from passages._errors import InputError
-from passages.web import jobs
+from passages.web import jobs, whatif
 from passages.web.config import ServiceConfig
 from passages.web.models import Run
 from passages.web.routing import current_login, route
@@ -262,6 +266,52 @@ async def api_run_create(request: Request) -> Response:
     except InputError as exc:
         return JSONResponse({"detail": str(exc)}, status_code=400)
     return JSONResponse(_run_json(_get_run(request, run_id)), status_code=201)
+
+
+# --------------------------------------------------------------------------- what if
+
+
+def warm_inputs(request: Request) -> whatif.WarmInputs:
+    """The app's warm inputs (made on first use when the app was built without them)."""
+    state = request.app.state
+    warm: whatif.WarmInputs | None = getattr(state, "whatif", None)
+    if warm is None:
+        config: ServiceConfig = state.config
+        warm = state.whatif = whatif.WarmInputs(config.data_dir, size=config.whatif_areas)
+    return warm
+
+
+@route(router, "POST", "/api/plan/whatif", roles=PLANNERS, name="api_plan_whatif", response_class=JSONResponse)
+async def api_plan_whatif(request: Request) -> Response:
+    """Re-plan an area with changed parameters at once, from its inputs kept in memory; nothing is stored.
+
+    Body: ``{"area": slug, "parameters": {key: value}}`` with any plan key but ``radius_m``
+    and any coverage key (``officers``, ``mode``, ...); keys not given keep their defaults.
+    Answers 200 with the figures (km of passage, hot segments, routes, mean detour, risk
+    exposure of the shortest and safer paths and its reduction) and, when a coverage key is
+    given, the officers' coverage metrics, posts and loops; 400 with the one-line message
+    naming the key for a bad request; 422 when no incident or no walk is left to plan; 413
+    for a body over 64 KB. The first what-if of an area reads its inputs (seconds).
+    Needs the ``X-CSRF-Token`` header.
+    """
+    from passages._errors import EmptyResultError, PassagesError
+
+    body = await request.body()
+    if len(body) > whatif.MAX_BODY_BYTES:
+        return JSONResponse({"detail": "the request is too large"}, status_code=413)
+    try:
+        payload = json.loads(body or b"{}")
+    except (ValueError, RecursionError):
+        return JSONResponse({"detail": "the body is not JSON"}, status_code=400)
+    try:
+        answer = await run_in_threadpool(whatif.what_if, warm_inputs(request), payload)
+    except InputError as exc:
+        return JSONResponse({"detail": str(exc)}, status_code=400)
+    except EmptyResultError as exc:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+    except PassagesError as exc:
+        return JSONResponse({"detail": f"the inputs of the area could not be read: {exc}"}, status_code=503)
+    return JSONResponse(answer)
 
 
 # --------------------------------------------------------------------------- runs

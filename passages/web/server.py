@@ -33,18 +33,21 @@ def app_from_environment() -> Any:
 
     values = json.loads(os.environ[CONFIG_VARIABLE])
     config = ServiceConfig(**{**values, "artefact_dir": Path(values["artefact_dir"]),
-                              "data_dir": Path(values["data_dir"])})
+                              "data_dir": Path(values["data_dir"]),
+                              "warm_areas": tuple(values.get("warm_areas", ()))})
     return create_app(config, Store(config.database_url))
 
 
 def serve(*, host: str = "127.0.0.1", port: int = 8000, database: str = "sqlite:///data/passages.db",
           data_dir: Path | None = None, demo: bool = False, workers: int | None = None,
-          artefact_dir: Path | None = None, web_processes: int = 1) -> None:
+          artefact_dir: Path | None = None, web_processes: int = 1, warm_areas: tuple[str, ...] = ()) -> None:
     """Run the planning service until it is stopped (Ctrl-C or SIGTERM).
 
     At the first start the store is created and an account ``admin`` is made, with a
     one-time password printed once. Plans run in ``workers`` worker processes; they stop
-    with the server (a run cut short is marked failed, and can be run again).
+    with the server (a run cut short is marked failed, and can be run again). The inputs
+    of ``warm_areas`` are read into memory in the background for what-if re-plans
+    (:mod:`passages.web.whatif`); other areas are read at their first what-if.
     """
     import uvicorn
 
@@ -59,6 +62,12 @@ def serve(*, host: str = "127.0.0.1", port: int = 8000, database: str = "sqlite:
         config = dataclasses.replace(config, workers=workers)
     if artefact_dir is not None:
         config = dataclasses.replace(config, artefact_dir=artefact_dir)
+    if warm_areas:
+        from passages.areas import get_area
+
+        for slug in warm_areas:
+            get_area(slug)  # an unknown area stops the start with its one-line message
+        config = dataclasses.replace(config, warm_areas=tuple(warm_areas))
     store = Store(config.database_url)
     store.migrate()
     password = ensure_first_admin(store)
