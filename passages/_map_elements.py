@@ -114,8 +114,11 @@ class PlainMacro(branca.element.MacroElement):
     in the chain of ``super().render`` calls.
     """
 
-    def render(self, **kwargs: Any) -> None:
-        """Add the header, html and script macros of the template to the page, as text."""
+    def render(self, **kwargs: Any) -> str:
+        """Add the header, html and script macros of the template to the page, as text.
+
+        Returns "" (what is drawn goes into the page's parts, as in branca).
+        """
         figure = self.get_root()
         if not isinstance(figure, branca.element.Figure):
             raise PassagesError("a map element was rendered outside a map")
@@ -126,6 +129,7 @@ class PlainMacro(branca.element.MacroElement):
                 target.add_child(RawText(str(macro(self, kwargs))), name=self.get_name())
         for element in self._children.values():
             element.render(**kwargs)
+        return ""
 
 
 class Styled(folium.GeoJson, PlainMacro):

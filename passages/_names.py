@@ -18,9 +18,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 from passages._errors import InputError
 
@@ -108,6 +109,8 @@ def csv_cell(value: Any) -> Any:
 
 def csv_safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """Return a copy of ``frame`` whose text cells and column names pass :func:`csv_cell`."""
+    import pandas as pd  # imported here: the command line starts without pandas
+
     safe = frame.copy()
     for column in safe.columns:
         if safe[column].dtype == object or isinstance(safe[column].dtype, pd.StringDtype):

@@ -21,10 +21,8 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
 from rich.console import Console, Group, RenderableType
 from rich.measure import Measurement
 from rich.table import Column, Table
@@ -32,6 +30,9 @@ from rich.text import Text
 
 from passages._errors import PassagesError
 from passages._names import csv_bytes
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["fit_table", "jsonable", "output_width", "print_csv", "print_json", "print_table"]
 
@@ -283,25 +284,30 @@ def jsonable(value: Any) -> Any:
     """
     if isinstance(value, Mapping):
         return {str(key): jsonable(item) for key, item in value.items()}
-    if isinstance(value, pd.DataFrame):
+    # NumPy and pandas values exist only once those modules are loaded: looked up, not
+    # imported, so that a command that never touched them starts without them
+    np = sys.modules.get("numpy")
+    pd = sys.modules.get("pandas")
+    if pd is not None and isinstance(value, pd.DataFrame):
         return [jsonable(row) for row in value.to_dict("records")]
-    if isinstance(value, list | tuple | set | frozenset | np.ndarray | pd.Series):
+    if isinstance(value, list | tuple | set | frozenset) or (
+            np is not None and isinstance(value, np.ndarray)) or (pd is not None and isinstance(value, pd.Series)):
         return [jsonable(item) for item in list(value)]
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return jsonable(dataclasses.asdict(value))
-    if isinstance(value, np.generic):
+    if np is not None and isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if value is None or isinstance(value, bool | int | str):
         return value
-    if value is pd.NaT:
+    if pd is not None and value is pd.NaT:
         return None
     if isinstance(value, Path):
         return str(value)
-    if isinstance(value, datetime.date | datetime.datetime | pd.Timestamp):
+    if isinstance(value, datetime.date | datetime.datetime) or (pd is not None and isinstance(value, pd.Timestamp)):
         return value.isoformat()
-    if isinstance(value, datetime.timedelta | pd.Timedelta):
+    if isinstance(value, datetime.timedelta) or (pd is not None and isinstance(value, pd.Timedelta)):
         return value.total_seconds()
     return str(value)
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -32,8 +32,10 @@ from passages._help import CleanCommand, CleanGroup
 from passages._io import OutputSet, check_output_folder, output_set
 from passages._names import slug
 from passages._terminal import output_width, print_csv, print_json, print_lines, print_table, script_format
-from passages.areas import Area, get_area, load_areas
 from passages.i18n import check_lang
+
+if TYPE_CHECKING:  # the areas module pulls in pyproj and shapely: imported where a command needs it
+    from passages.areas import Area
 
 app = typer.Typer(
     help="Safe Passages planning: walking networks, street risk, safer routes and maps.",
@@ -202,6 +204,7 @@ def areas_command(
 ) -> None:
     """List the engagement areas: the eight CSP sites, the offline samples, your own."""
     script = script_format(json_out=json_out, csv_out=csv_out)
+    from passages.areas import load_areas
     areas = load_areas(areas_file)
     records = [{"slug": a.slug, "name": a.name, "kind": a.kind, "lat": a.lat, "lon": a.lon,
                 "radius_m": a.radius_m, "local_network": a.offline} for a in areas.values()]
@@ -363,6 +366,7 @@ def plan_command(
         return
     if area is None:
         raise PassagesError("give --area SLUG (see 'passages areas'), or --all-areas")
+    from passages.areas import get_area
     chosen = get_area(area, areas_file=areas_file)
     results = _plan_one(chosen, scenario=scenario, offline=offline, data_dir=data_dir, network=network,
                         incidents=incidents, places=places, out=out, tiles=tiles, use_cache=cache, script=script,
@@ -414,6 +418,7 @@ def demo_command(
             f"{folder}: the shared data folder is not there (no osm/ inside). "
             "Give it with --data-dir or $PASSAGES_DATA."
         )
+    from passages.areas import load_areas
     areas = load_areas()
     maps: list[Path] = []
     for sample in SAMPLE_AREAS:
@@ -437,9 +442,9 @@ def export_command(
     out: OutFolder = None,
 ) -> None:
     """Plan an area and export it for GIS tools: GeoPackage, GeoJSON per layer, CSV route sheet."""
+    from passages.areas import get_area
     from passages.export import export_files, export_plan
     from passages.plan import make_plan
-
     chosen = get_area(area, areas_file=areas_file)
     with output_set(_out_folder(out, settings.maps_dir / slug(chosen.slug, field="--area")),
                     owns=export_files("plan")) as output:
@@ -475,6 +480,7 @@ def community_command(
     from passages.plan import make_plan
 
     langs = list(LANGUAGES) if lang.strip().lower() == "both" else [check_lang(lang)]
+    from passages.areas import get_area
     chosen = get_area(area, areas_file=areas_file)
     owned = tuple(name for code in langs for name in community_files(code))
     folder = _out_folder(out, settings.maps_dir / slug(chosen.slug, field="--area"))
@@ -512,6 +518,7 @@ def backtest_command(
     from passages.evaluate import backtest, write_backtest
 
     script = script_format(json_out=json_out)
+    from passages.areas import get_area
     chosen = get_area(area, areas_file=areas_file)
     with output_set(_out_folder(out, settings.maps_dir / slug(chosen.slug, field="--area") / "backtest"),
                     owns=("backtest.csv", "backtest.png", "backtest-summary.json")) as output:
@@ -590,6 +597,7 @@ def compare_command(
     script = script_format(json_out=json_out, csv_out=csv_out)
     lang = check_lang(lang)
     started = time.perf_counter()
+    from passages.areas import get_area
     chosen = get_area(area, areas_file=areas_file)
     scenarios = read_scenarios(file)
     name = slug(file.stem, field="scenario file name (it names the outputs)", path=file)
@@ -654,6 +662,7 @@ def brief_command(
     from passages.scenarios import read_scenarios
 
     lang = check_lang(lang)
+    from passages.areas import get_area
     chosen = get_area(area, areas_file=areas_file)
     scenarios = read_scenarios(file)
     if scenario is not None:

@@ -47,11 +47,13 @@ import math
 import re
 import warnings
 from collections import Counter
+from functools import cache
+from importlib import metadata
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import networkx as nx
-import osmnx as ox
 import pyproj
 from shapely.geometry import LineString, MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
@@ -61,11 +63,28 @@ from passages._errors import EmptyResultError, InputError, PassagesError
 from passages._inputs import check_file
 from passages._io import remove_stale_temporaries
 from passages._names import slug
-from passages._overpass import download_graph
 from passages.areas import Area
 from passages.streetindex import StreetIndex
 
 __all__ = ["StreetIndex", "is_walkable", "load_network", "network_source_kind"]
+
+
+def _osmnx() -> ModuleType:
+    """Return osmnx, imported on first use.
+
+    Importing osmnx takes about 2 s (it pulls in scikit-learn, scipy.stats and matplotlib);
+    a plan whose network is cached never needs it.
+    """
+    import osmnx
+
+    return osmnx
+
+
+@cache
+def _osmnx_version() -> str:
+    """Return the installed osmnx version without importing it (part of the cache key)."""
+    return metadata.version("osmnx")
+
 
 #: Bumped whenever the way filter or the cleaning steps change, to invalidate caches.
 CACHE_VERSION = 3
@@ -245,6 +264,7 @@ def _checked_elements(data: dict[str, Any], path: Path) -> tuple[dict[int, dict[
 def _graph_from_elements(data: dict[str, Any], path: Path) -> nx.MultiDiGraph:
     """Build the graph of the walkable ways exactly as osmnx's ``_create_graph`` does, but
     from checked elements, and with each piece of a cut way kept."""
+    ox = _osmnx()
     from osmnx import graph as ox_graph
 
     nodes, ways = _checked_elements(data, path)
@@ -321,6 +341,7 @@ def _printable_id(value: object) -> str:
 
 def _polygon_in(graph: nx.MultiDiGraph, polygon: Polygon | MultiPolygon) -> Polygon | MultiPolygon:
     """Return ``polygon`` (EPSG:4326) in the CRS of ``graph``."""
+    ox = _osmnx()
     crs = pyproj.CRS.from_user_input(graph.graph.get("crs", settings.input_crs))
     if crs.equals(pyproj.CRS.from_user_input(settings.input_crs)):
         return polygon
@@ -331,6 +352,7 @@ def _polygon_in(graph: nx.MultiDiGraph, polygon: Polygon | MultiPolygon) -> Poly
 
 def _clean(graph: nx.MultiDiGraph, area: Area, *, simplify: bool, source: Path | str) -> nx.MultiDiGraph:
     """Clip to the study polygon, keep the largest component, simplify, project to UTM."""
+    ox = _osmnx()
     polygon = _polygon_in(graph, area.study_polygon)
     try:
         graph = ox.truncate.truncate_graph_polygon(graph, polygon, truncate_by_edge=True)
@@ -352,6 +374,7 @@ def _clean(graph: nx.MultiDiGraph, area: Area, *, simplify: bool, source: Path |
 
 def _read_graph(area: Area, source: Path) -> tuple[nx.MultiDiGraph, bool]:
     """Return the raw graph of a local source and whether it still needs simplifying."""
+    ox = _osmnx()
     kind = network_source_kind(source)
     if kind == "graphml":
         try:
@@ -377,6 +400,9 @@ def _read_graph(area: Area, source: Path) -> tuple[nx.MultiDiGraph, bool]:
 def _overpass_graph(area: Area, raw_dir: Path) -> nx.MultiDiGraph:
     """Download the walking graph of ``area`` from Overpass (osmnx, with its HTTP cache under
     ``raw_dir / "osmnx-cache"``), checked and projected to the area's UTM zone."""
+    ox = _osmnx()
+    from passages._overpass import download_graph  # requests and osmnx: only for a download
+
     graph = download_graph(area.study_polygon, cache_folder=raw_dir / "osmnx-cache",
                            label=f"the street network of {area.slug!r}")
     try:
@@ -389,7 +415,7 @@ def _overpass_graph(area: Area, raw_dir: Path) -> nx.MultiDiGraph:
 
 def _cache_key(area: Area, source: Path | None) -> str:
     digest = hashlib.sha256()
-    digest.update(f"v{CACHE_VERSION}|osmnx {ox.__version__}|{area.crs}|".encode())
+    digest.update(f"v{CACHE_VERSION}|osmnx {_osmnx_version()}|{area.crs}|".encode())
     digest.update(area.study_polygon_utm.wkb)
     if source is None:
         digest.update(f"overpass|{settings.overpass_url}".encode())

@@ -69,7 +69,7 @@ def test_areas_json_is_one_document_and_csv_cells_never_start_a_formula(monkeypa
     assert {"lat", "lon", "radius_m", "local_network"} <= set(document["areas"][0])
 
     hostile = Area("own-site", "=HYPERLINK(\"http://x\")", "custom", 34.0, -118.2, 500.0)
-    monkeypatch.setattr("passages.cli.load_areas", lambda path=None: {"own-site": hostile})
+    monkeypatch.setattr("passages.areas.load_areas", lambda path=None: {"own-site": hostile})
     result = piped(["areas", "--csv"])
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(io.StringIO(result.stdout)))

@@ -39,7 +39,7 @@ def hostile_plan(sample_plans: dict[str, Plan]) -> Plan:
     routes["origin_name"] = FORMULA
     routes["dest_name"] = [names[i % len(names)] for i in range(len(routes))]
     index = copy.copy(plan.index)
-    index.segment_name = np.array([MATH if i % 3 == 0 else TEMPLATE if i % 3 == 1 else name for i, name in enumerate(plan.index.segment_name)],
+    index.segment_name = np.array([(MATH, TEMPLATE, name)[i % 3] for i, name in enumerate(plan.index.segment_name)],
                                   dtype=object)
     area = dataclasses.replace(plan.area, name=TEMPLATE)
     return dataclasses.replace(plan, area=area, places=places, index=index,
