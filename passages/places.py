@@ -26,7 +26,9 @@ Columns of a places frame:
 
 from __future__ import annotations
 
+import hashlib
 import re
+import sys
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -39,8 +41,9 @@ import pyproj
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from passages import settings
+from passages import _frame_cache, settings
 from passages._errors import EmptyResultError, InputError
+from passages._names import slug
 from passages._place_readers import (
     _LIBRARY_COLUMNS,
     _PARK_COLUMNS,
@@ -503,6 +506,11 @@ def load_places(area: Area, *, sources: Mapping[str, Sequence[str | Path]]) -> g
     across files (:func:`drop_duplicate_places`; bus stops at one junction are merged by
     :func:`read_transit_stops`).
 
+    The result is kept under ``settings.processed_dir / "places"`` (unless
+    ``settings.input_cache`` is False), keyed by the files' bytes, the readers' code and the
+    area, with the readers' warnings; the next call with the same files reads it back in a
+    few milliseconds and gives the same warnings (:mod:`passages._frame_cache`).
+
     Parameters
     ----------
     area
@@ -534,8 +542,7 @@ def load_places(area: Area, *, sources: Mapping[str, Sequence[str | Path]]) -> g
     EmptyResultError
         No place of any kind lies in the study area.
     """
-    frames: list[gpd.GeoDataFrame] = []
-    wanted: list[str] = []
+    chosen: list[tuple[str, list[Path]]] = []
     for key, paths in sources.items():
         if key in _NOT_PLACES:
             continue
@@ -544,11 +551,35 @@ def load_places(area: Area, *, sources: Mapping[str, Sequence[str | Path]]) -> g
                 f"unknown kind of place {key!r}", field=key,
                 fix="Kinds: schools, transit, parks, libraries, osm.",
             )
-        kind = _SOURCE_KINDS[key]
-        wanted.append(kind)
         if isinstance(paths, str | Path):
             paths = [paths]
-        frames.extend(_read_source(kind, Path(path), area) for path in paths)
+        chosen.append((_SOURCE_KINDS[key], [Path(path) for path in paths]))
+    if not settings.input_cache:
+        return _read_places(area, chosen)
+    digest = hashlib.sha256(_cache_context(area).encode())
+    for kind, paths in chosen:
+        for path in paths:
+            _check_file(path, kind if kind != "osm" else "OpenStreetMap")
+            digest.update(f"|{kind}|{_frame_cache.file_digest(path)}".encode())
+    return _frame_cache.cached_frame(settings.processed_dir / "places", slug(area.slug, field="area"),
+                                     digest.hexdigest(), lambda: _read_places(area, chosen))
+
+
+def _cache_context(area: Area) -> str:
+    """Return what the places of ``area`` depend on besides the files' bytes, as text."""
+    from passages import _inputs, _names, _place_readers
+
+    code = _frame_cache.code_digest([sys.modules[__name__], _place_readers, _names, _inputs])
+    limits = (STOP_MERGE_M, DUPLICATE_M, MAX_ENROLLMENT, _place_readers.FAR_FROM_AREA_KM)
+    return f"places|{code}|{area.slug}|{area.crs}|{area.study_polygon.wkt}|{settings.input_crs}|{limits}"
+
+
+def _read_places(area: Area, chosen: Sequence[tuple[str, Sequence[Path]]]) -> gpd.GeoDataFrame:
+    """Read, clip and de-duplicate the places of ``area`` (:func:`load_places` without its cache)."""
+    frames: list[gpd.GeoDataFrame] = []
+    wanted = [kind for kind, _ in chosen]
+    for kind, paths in chosen:
+        frames.extend(_read_source(kind, path, area) for path in paths)
     frames = [frame for frame in frames if len(frame)]
     if not frames:
         raise EmptyResultError(f"no places were read for area {area.slug!r}; give place files")

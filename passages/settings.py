@@ -204,6 +204,11 @@ raw_dir: Path = Path("data/raw")
 #: Folder of caches and plan stores.
 processed_dir: Path = Path("data/processed")
 
+#: Keep the parsed place files of each area under ``processed_dir / "places"`` (keyed by the
+#: files' bytes and the readers' code; see :mod:`passages._frame_cache`). False reads every
+#: file every time.
+input_cache: bool = True
+
 #: Folder the maps are written to, one sub-folder per area.
 maps_dir: Path = Path("maps")
 
