@@ -38,9 +38,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import shapely
 from matplotlib.backends.backend_pdf import PdfPages
-from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
+from matplotlib.patches import PathPatch
+from matplotlib.path import Path as MplPath
 from scipy.sparse.csgraph import dijkstra
 
 from passages._errors import InputError
@@ -525,6 +527,40 @@ def _bell_text(place_id: str, times: Mapping[str, tuple[str, str]], _: Callable[
     return _("bells {start} / {end}").format(start=pair[0], end=pair[1]) if pair else _("bell times not on file")
 
 
+#: How the page map draws the streets, the Safe Passages and the hot segments (widths in points),
+#: as :class:`matplotlib.patches.PathPatch` keywords: butt ends and round joins, above the
+#: post's circle (z-order 2, that of lines).
+STREET_STYLE = {"fill": False, "edgecolor": "#bdbdbd", "linewidth": 0.8, "capstyle": "butt", "joinstyle": "round",
+                "zorder": 2}
+PASSAGE_STYLE = {**STREET_STYLE, "edgecolor": PASSAGE_COLOR, "linewidth": 3.5, "alpha": 0.8}
+HOT_STYLE = {**STREET_STYLE, "edgecolor": HOT_COLOR, "linewidth": 2.0}
+
+
+def street_path(geometries: np.ndarray) -> MplPath:
+    """Return line strings as one matplotlib path, each line its own sub-path.
+
+    One path per style draws in one go in the PDF and PNG renderers, where a collection of
+    thousands of lines costs a graphics state and a path object each.
+
+    Parameters
+    ----------
+    geometries
+        Shapely line strings (coordinates in metres, the plan's UTM CRS).
+
+    Returns
+    -------
+    matplotlib.path.Path
+        Their vertices (metres), a ``MOVETO`` at the start of each line and ``LINETO``
+        along it.
+    """
+    coords, which = shapely.get_coordinates(geometries, return_index=True)
+    codes = np.full(len(coords), MplPath.LINETO, dtype=MplPath.code_type)
+    starts = np.ones(len(which), dtype=bool)
+    starts[1:] = which[1:] != which[:-1]
+    codes[starts] = MplPath.MOVETO
+    return MplPath(coords, codes)
+
+
 def _draw_map(ax: plt.Axes, plan: Plan, duty: Assignment, model: CoverageModel, _: Callable[[str], str]) -> None:
     """Draw the streets around the duty, the passages, the hot segments and the post or loop."""
     index = plan.index
@@ -536,13 +572,14 @@ def _draw_map(ax: plt.Axes, plan: Plan, duty: Assignment, model: CoverageModel, 
         reach = model.radius_m
         xmin, ymin, xmax, ymax = x - reach, y - reach, x + reach, y + reach
     xmin, ymin, xmax, ymax = xmin - MAP_MARGIN_M, ymin - MAP_MARGIN_M, xmax + MAP_MARGIN_M, ymax + MAP_MARGIN_M
-    lines = [np.asarray(g.coords) for g in index.segment_geometry]
-    demand = plan.route_set.segment_demand
-    hot = plan.risk.hot
-    ax.add_collection(LineCollection(lines, colors="#bdbdbd", linewidths=0.8))
-    ax.add_collection(LineCollection([lines[i] for i in np.flatnonzero(demand > 0)], colors=PASSAGE_COLOR,
-                                     linewidths=3.5, alpha=0.8))
-    ax.add_collection(LineCollection([lines[i] for i in np.flatnonzero(hot)], colors=HOT_COLOR, linewidths=2.0))
+    # only the segments that reach into the map (a thick line's half width past its edge counts)
+    pad = 0.02 * max(xmax - xmin, ymax - ymin)
+    shown = np.sort(index.segment_tree.query(shapely.box(xmin - pad, ymin - pad, xmax + pad, ymax + pad)))
+    demand = np.asarray(plan.route_set.segment_demand)[shown]
+    hot = np.asarray(plan.risk.hot, dtype=bool)[shown]
+    for chosen, style in ((shown, STREET_STYLE), (shown[demand > 0], PASSAGE_STYLE), (shown[hot], HOT_STYLE)):
+        if len(chosen):
+            ax.add_patch(PathPatch(street_path(index.segment_geometry[chosen]), **style))
     colour = officer_color(duty.officer)
     if duty.footbeat is not None:
         coords = np.asarray(duty.footbeat.geometry.coords)
