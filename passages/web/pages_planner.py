@@ -182,7 +182,8 @@ def plan_page(request: Request) -> Response:
     """The planning form: an area, the scenario keys (or a scenario file), optional files."""
     config: ServiceConfig = request.app.state.config
     return render(request, "plan.html", {"areas": _areas(config), "keys": _keys(), "error": "", "values": {},
-                                         "max_upload_mb": config.max_upload_bytes / 1e6})
+                                         "max_upload_mb": config.max_upload_bytes / 1e6,
+                                         "whatif_keys": (*whatif.PLAN_KEYS, *whatif.COVERAGE_KEYS)})
 
 
 @route(router, "GET", "/api/plan/options", roles=PLANNERS, name="api_plan_options", response_class=JSONResponse)
@@ -229,7 +230,8 @@ async def plan_create(request: Request) -> Response:
                                          created_by=login.username, uploads=uploads, address=_address(request))
     except InputError as exc:
         return render(request, "plan.html", {"areas": _areas(config), "keys": _keys(), "error": str(exc),
-                                             "values": values, "max_upload_mb": config.max_upload_bytes / 1e6},
+                                             "values": values, "max_upload_mb": config.max_upload_bytes / 1e6,
+                                             "whatif_keys": (*whatif.PLAN_KEYS, *whatif.COVERAGE_KEYS)},
                       status_code=400)
     return RedirectResponse(f"/runs/{run_id}", status_code=303)
 

@@ -24,6 +24,7 @@ compares (:func:`plan_figures`, :func:`coverage_figures`).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import math
 import threading
@@ -95,18 +96,21 @@ def _parts(path: Path) -> list[Path]:
     return [path]
 
 
+@functools.lru_cache(maxsize=1024)
+def _name(part: str, root: str) -> str:
+    """The name of an input file in the hashes: ``data/...`` under the data folder, else its path."""
+    try:
+        return "data/" + Path(part).resolve().relative_to(Path(root).resolve()).as_posix()
+    except ValueError:
+        return Path(part).as_posix()
+
+
 def input_hashes(paths: Iterable[Path], data_dir: Path) -> dict[str, str]:
-    """Return the SHA-256 of every file behind ``paths``, by name (``data/...`` under the data folder)."""
-    hashes = {}
-    root = Path(data_dir).resolve()
-    for path in paths:
-        for part in _parts(Path(path)):
-            try:
-                name = "data/" + part.resolve().relative_to(root).as_posix()
-            except ValueError:
-                name = part.as_posix()
-            hashes[name] = file_sha256(part)
-    return hashes
+    """Return the SHA-256 of every file behind ``paths``, by name (``data/...`` under the data folder).
+
+    Looked up at every what-if: a file already hashed costs one ``stat``.
+    """
+    return {_name(str(part), str(data_dir)): file_sha256(part) for path in paths for part in _parts(Path(path))}
 
 
 # --------------------------------------------------------------------------- the cache
