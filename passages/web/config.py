@@ -41,7 +41,8 @@ class ServiceConfig:
     whatif_areas
         Areas whose inputs (street network and index, places, incidents) the web process
         keeps in memory for planners' what-if re-plans (``POST /api/plan/whatif``); the
-        least recently used is dropped first. About 0.3 GB each for a sample area.
+        least recently used is dropped first. About 50 MB each for a sample area; the first
+        also loads the planning libraries into the web process (0.2-0.3 GB in all).
     warm_areas
         Areas whose inputs are read into that memory in the background at start-up, so
         that the first what-if of each is quick too (else the first one reads them).
