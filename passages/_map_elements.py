@@ -10,8 +10,10 @@ import base64
 import html
 import itertools
 import json
+import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from importlib import resources
 from typing import Any, ClassVar
 
@@ -72,20 +74,30 @@ def compact_json(value: Any) -> str:
 
 
 def feature_collection(frame: GeoDataFrame, properties: dict[str, list[Any]]) -> dict:
-    """Return a GeoJSON FeatureCollection with rounded coordinates and only ``properties``."""
-    geoms = shapely.transform(
-        np.asarray(frame.geometry.values, dtype=object),
-        lambda xy: np.round(xy, COORD_DECIMALS),
-    )
+    """Return a GeoJSON FeatureCollection with rounded coordinates and only ``properties``.
+
+    Points and LineStrings (nearly everything a map draws) take their coordinates from one
+    rounded coordinate table, sliced per feature; other geometries go through
+    ``shapely.geometry.mapping``.
+    """
+    geoms = np.asarray(frame.geometry.values, dtype=object)
+    coords = np.round(shapely.get_coordinates(geoms), COORD_DECIMALS).tolist()
+    ends = np.cumsum(shapely.get_num_coordinates(geoms)).tolist()
+    kinds = shapely.get_type_id(geoms).tolist()
     names = list(properties)
-    features = [
-        {
-            "type": "Feature",
-            "properties": {name: properties[name][i] for name in names},
-            "geometry": shapely.geometry.mapping(geom),
-        }
-        for i, geom in enumerate(geoms)
-    ]
+    features = []
+    start = 0
+    for i, (kind, end) in enumerate(zip(kinds, ends, strict=True)):
+        if kind == 0 and end > start:
+            geometry: dict[str, Any] = {"type": "Point", "coordinates": coords[start]}
+        elif kind == 1:
+            geometry = {"type": "LineString", "coordinates": coords[start:end]}
+        else:
+            rounded = shapely.transform(geoms[i], lambda xy: np.round(xy, COORD_DECIMALS))
+            geometry = dict(shapely.geometry.mapping(rounded))
+        start = end
+        features.append({"type": "Feature", "properties": {name: properties[name][i] for name in names},
+                         "geometry": geometry})
     return {"type": "FeatureCollection", "features": features}
 
 
@@ -130,6 +142,59 @@ class PlainMacro(branca.element.MacroElement):
         for element in self._children.values():
             element.render(**kwargs)
         return ""
+
+
+_RENDERING = threading.Lock()
+
+
+@contextmanager
+def plain_rendering() -> Iterator[None]:
+    """Render folium's own elements too as :class:`PlainMacro` does, while the block runs.
+
+    Our elements render through :class:`PlainMacro`; folium's (the map, its layer groups
+    and layer control, the calls that add a layer to its group: about a hundred per plan
+    map) still compile their rendered text as templates, about 1 ms each. Their text is
+    ours (ids, translated layer names), so this is for speed: ``MacroElement.render`` is
+    swapped for :meth:`PlainMacro.render` inside the block and put back after it. Maps are
+    rendered one at a time in a process while it is swapped (a lock), so another thread
+    never sees it half done.
+    """
+    with _RENDERING:
+        original = branca.element.MacroElement.render
+        branca.element.MacroElement.render = PlainMacro.render  # type: ignore[method-assign,assignment]
+        try:
+            yield
+        finally:
+            branca.element.MacroElement.render = original  # type: ignore[method-assign]
+
+
+class Tooltip(folium.GeoJsonTooltip, PlainMacro):
+    """folium's GeoJsonTooltip (a table of the feature's fields), rendered as plain text.
+
+    folium's ``render`` compiles a new template for the tooltip's style sheet, and its
+    parts again, on every layer (about 10 ms each); this one renders its style sheet from
+    a template compiled once and its parts through :class:`PlainMacro`. The fields are
+    ours, so folium's check that each is in the data is left out.
+    """
+
+    _style = Template(
+        """
+        <style>
+            .{{ this.class_name }} { {{ this.style }} }
+            .{{ this.class_name }} table { margin: auto; }
+            .{{ this.class_name }} tr { text-align: left; }
+            .{{ this.class_name }} th { padding: 2px; padding-right: 8px; }
+        </style>
+        """
+    )
+
+    def render(self, **kwargs: Any) -> str:
+        """Add the style sheet and the tooltip's script to the page."""
+        figure = self.get_root()
+        if not isinstance(figure, branca.element.Figure):
+            raise PassagesError("a map element was rendered outside a map")
+        figure.header.add_child(RawText(self._style.render(this=self)), name=self.get_name() + "tablestyle")
+        return PlainMacro.render(self, **kwargs)
 
 
 class Styled(folium.GeoJson, PlainMacro):
@@ -193,9 +258,7 @@ class Styled(folium.GeoJson, PlainMacro):
         )
         if tooltip is not None:
             fields, aliases = tooltip
-            self.add_child(
-                folium.GeoJsonTooltip(fields=list(fields), aliases=list(aliases), labels=labels)
-            )
+            self.add_child(Tooltip(fields=list(fields), aliases=list(aliases), labels=labels))
 
 
 

@@ -46,6 +46,7 @@ from passages._map_elements import (
     icon_row,
     icons_row,
     inline_leaflet,
+    plain_rendering,
     renumber,
     swatch_row,
 )
@@ -766,7 +767,8 @@ def plan_map(
 
 def map_html(fmap: folium.Map) -> bytes:
     """Return the map's self-contained HTML document (UTF-8), with the language of its words."""
-    page = fmap.get_root().render()
+    with plain_rendering():
+        page = fmap.get_root().render()
     lang = getattr(fmap, "lang", "en")
     return page.replace("<html>", f'<html lang="{html.escape(lang)}">', 1).encode("utf-8")
 
