@@ -11,6 +11,7 @@ nothing a file or a user gave is read as Rich markup.
 from __future__ import annotations
 
 import functools
+import gc
 import os
 import signal
 import time
@@ -136,6 +137,13 @@ def _clean_exit() -> Iterator[None]:
         raise typer.Exit(EXIT_INTERNAL) from None
 
 
+#: Allocations between two collections of the youngest generation while a command runs
+#: (Python's default is 700). A command allocates millions of small objects importing its
+#: libraries and reading its inputs, and nearly none of them are cyclic garbage: collecting
+#: less often saves about a tenth of a plan's time, and the few cycles are still collected.
+GC_THRESHOLD = (50_000, 20, 20)
+
+
 def _guarded(command: _Command) -> _Command:
     """Run a command inside :func:`_clean_exit`, with SIGTERM handled like Ctrl-C."""
     @functools.wraps(command)
@@ -145,10 +153,13 @@ def _guarded(command: _Command) -> _Command:
             signal.signal(signal.SIGTERM, _on_sigterm)
         except ValueError:  # not the main thread (a notebook's worker, a test runner's thread)
             previous = None
+        thresholds = gc.get_threshold()
+        gc.set_threshold(*GC_THRESHOLD)
         try:
             with _clean_exit():
                 command(*args, **kwargs)
         finally:
+            gc.set_threshold(*thresholds)
             if previous is not None:
                 signal.signal(signal.SIGTERM, previous)
     return run  # type: ignore[return-value]

@@ -87,7 +87,7 @@ def _osmnx_version() -> str:
 
 
 #: Bumped whenever the way filter or the cleaning steps change, to invalidate caches.
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 
 #: The first bytes of an OSM PBF file after the 4-byte length: a BlobHeader of type "OSMHeader".
 _PBF_HEADER = b"\x0a\x09OSMHeader"
@@ -369,7 +369,24 @@ def _clean(graph: nx.MultiDiGraph, area: Area, *, simplify: bool, source: Path |
     if graph.number_of_edges() == 0:
         raise EmptyResultError(f"{source}: the network of {area.slug!r} has no street left "
                                "after cleaning. Give a network that covers the area.")
+    _sort_merged_values(graph)
     return graph
+
+
+def _sort_merged_values(graph: nx.MultiDiGraph) -> None:
+    """Sort the lists osmnx makes when it merges ways (``name``, ``highway``, ``osmid``...).
+
+    osmnx collects the values of merged ways through a set, so their order follows
+    Python's string hashing, which changes from process to process: the same file gave
+    "W 2nd St / 2nd Street Tunnel" in one build and "2nd Street Tunnel / W 2nd St" in the
+    next. Sorted, the same file always gives the same names.
+    """
+    for _, _, data in graph.edges(data=True):
+        for key, value in data.items():
+            if isinstance(value, list) and len(value) > 1:
+                kinds = {type(item) for item in value}
+                if kinds == {str} or kinds <= {int}:
+                    data[key] = sorted(value)
 
 
 def _read_graph(area: Area, source: Path) -> tuple[nx.MultiDiGraph, bool]:
@@ -407,7 +424,9 @@ def _overpass_graph(area: Area, raw_dir: Path) -> nx.MultiDiGraph:
                            label=f"the street network of {area.slug!r}")
     try:
         _check_graph(graph, Path(settings.overpass_url))
-        return ox.project_graph(graph, to_crs=area.crs)
+        graph = ox.project_graph(graph, to_crs=area.crs)
+        _sort_merged_values(graph)
+        return graph
     except InputError as exc:
         raise PassagesError(f"Overpass sent a street network that cannot be used ({exc.problem}). "
                             "Try again later, or give a local street network file with --network FILE.") from None

@@ -219,3 +219,31 @@ def test_pbf_source_gives_the_same_streets_as_the_xml(shared_data: Path, tmp_pat
 
     assert inside_nodes(from_pbf) == inside_nodes(from_xml)
     assert len(inside_nodes(from_xml)) > 20
+
+
+_MERGED_NAMES = """
+import json, sys
+from pathlib import Path
+from passages.areas import get_area
+from passages.network import load_network
+area = get_area("downtown")
+graph = load_network(area, Path(sys.argv[1]) / area.sources["network"][0], use_cache=False)
+merged = sorted({" / ".join(d["name"]) for _, _, d in graph.edges(data=True) if isinstance(d.get("name"), list)})
+print(json.dumps(merged))
+"""
+
+
+def test_merged_street_names_keep_one_order_whatever_the_hash_seed(shared_data: Path) -> None:
+    """osmnx merges the names of joined ways through a set: sorted, a build gives the same names every time."""
+    import os
+    import subprocess
+    import sys
+
+    runs = []
+    for seed in ("1", "2"):
+        done = subprocess.run([sys.executable, "-c", _MERGED_NAMES, str(shared_data)], capture_output=True,
+                              text=True, timeout=600, env={**os.environ, "PYTHONHASHSEED": seed})
+        assert done.returncode == 0, done.stderr[-2000:]
+        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    assert runs[0] and runs[0] == runs[1]
+    assert all(name.split(" / ") == sorted(name.split(" / ")) for name in runs[0])
