@@ -209,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     command = "  ".join([".venv/bin/python benchmarks/bench_service_replan.py",
                          *map(shlex.quote, argv if argv is not None else sys.argv[1:])])
+    load_before = os.getloadavg()[0]
     plain_forms = changes(args.requests, with_officers=False)
     officer_forms = changes(args.requests, with_officers=True)
 
@@ -256,6 +257,7 @@ def main(argv: list[str] | None = None) -> int:
                 memory_after = rss_mib(server.pid)
                 plain = series(plain_forms)
                 with_officers = series(officer_forms)
+                load_after = os.getloadavg()[0]
         finally:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(server.pid, signal.SIGTERM)
@@ -297,9 +299,14 @@ def main(argv: list[str] | None = None) -> int:
         f"series, each what-if changing one parameter from the defaults to a value not asked before, in turn "
         f"{', '.join(f'`{k}`' for k in KINDS)} (the stages a parameter does not change come from memory: "
         f"`risk_lambda` and `max_detour` re-route, `windows` re-selects the incidents and re-scores, `officers` "
-        f"re-covers). For example the first answer: {first_figures['passage_km']} km of passage, "
+        f"re-covers). Values: `risk_lambda` 0.25, 0.75, ... (second series 0.3, 0.8, ...), `max_detour` 0.05, "
+        f"0.12, ... (0.06, 0.13, ...), `officers` 3, 4, ... (20, 21, ...: the posts of 3 to 14 officers on the "
+        f"default plan are kept from the first series), a morning window 06:01-08:30, 06:05-08:30, ... "
+        f"(07:00-08:31, 07:00-08:33, ...) with 14:00-16:00. "
+        f"For example the first answer: {first_figures['passage_km']} km of passage, "
         f"{first_figures['routes']} routes, {first_figures['hot_segments']} hot segments, exposure reduction "
-        f"{first_figures['exposure_reduction']}.",
+        f"{first_figures['exposure_reduction']}. Load average (1 min) of the machine, which others share: "
+        f"{load_before:.1f} before, {load_after:.1f} after the what-ifs.",
         "",
         *plain_lines,
         *officer_lines,
