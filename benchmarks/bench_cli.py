@@ -134,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=7, help="timed runs of --help and plan (default 7)")
     parser.add_argument("--brief-runs", type=int, default=3, help="timed runs of brief (default 3; 0 leaves it out)")
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--results", type=Path, default=HERE / "results.md", help="the results file --write updates")
     parser.add_argument("--write", action="store_true", help="update the section of benchmarks/results.md")
     args = parser.parse_args(argv)
     if not (args.data_dir / "osm").is_dir():
@@ -162,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(lines))
     if args.write:
         command = "`.venv/bin/python benchmarks/bench_cli.py " + " ".join(argv or sys.argv[1:]) + "`"
-        replace_section(HERE / "results.md", "Whole process (command line)",
+        replace_section(args.results, "Whole process (command line)",
                         [f"Command: {command}", "", *machine_lines(), "", *lines])
     return 0
 

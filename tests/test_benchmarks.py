@@ -45,3 +45,15 @@ def test_scale_benchmark_measures_a_child_process_and_keeps_other_sections(share
     text = results.read_text(encoding="utf-8")
     assert "## Whole plan against the reference\n\nkept" in text
     assert "## Scale" in text and "| 3,000 |" in text and "synthetic" in text
+
+
+def test_cli_benchmark_times_both_sides_in_child_processes(shared_data: Path, tmp_path: Path) -> None:
+    if not (BENCHMARKS.parent / ".git").exists():
+        pytest.skip("bench_cli checks the reference commit out with git: not a git checkout")
+    results = tmp_path / "results.md"
+    assert load("bench_cli").main(["--base", "HEAD", "--runs", "1", "--brief-runs", "0", "--data-dir",
+                                   str(shared_data), "--results", str(results), "--write"]) == 0
+    text = results.read_text(encoding="utf-8")
+    assert "## Whole process (command line)" in text and "- machine:" in text
+    assert "| `passages plan --area downtown --offline` |" in text and "| `passages --help` |" in text
+    assert "plan share of the reference" in text
