@@ -13,6 +13,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
+import shapely
+from scipy.spatial import cKDTree
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,44 @@ def square_tiles(node_xy: np.ndarray, sources: np.ndarray, *, reach_m: float, ti
         yield group, np.sort(strip[(y >= low[1]) & (y <= high[1])])
 
 
+def disjoint_batches(node_xy: np.ndarray, sources: np.ndarray, *, reach_m: float) -> list[np.ndarray]:
+    """Split sources into batches whose members lie more than ``2 x reach_m`` apart (straight line).
+
+    Nodes within ``reach_m`` of one member of a batch are then farther than ``reach_m`` from
+    every other member, so one multi-source search per batch (each node labelled by its
+    nearest source) finds each member's neighbourhood as a search from it alone would. The
+    plane is cut into square cells of ``reach_m`` (plus a hair), coloured 3 x 3 so that two
+    cells of one colour have two cells between them; a batch takes the ``k``-th source of
+    every cell of one colour.
+
+    Parameters
+    ----------
+    node_xy
+        ``(n_nodes, 2)`` node coordinates (metres).
+    sources
+        Distinct node positions.
+    reach_m
+        Straight-line radius (metres) of each source's neighbourhood.
+    """
+    sources = np.asarray(sources, dtype=np.int64)
+    if len(sources) == 0:
+        return []
+    if not np.isfinite(reach_m):
+        return [sources[i : i + 1] for i in range(len(sources))]
+    side = reach_m * (1.0 + 1e-9) + 1e-6
+    cell = np.floor((node_xy[sources] - node_xy[sources].min(axis=0)) / side).astype(np.int64)
+    key = cell[:, 0] * (int(cell[:, 1].max()) + 1) + cell[:, 1]
+    order = np.lexsort((sources, key))
+    heads = np.r_[True, key[order][1:] != key[order][:-1]]
+    head_of = np.maximum.accumulate(np.where(heads, np.arange(len(order)), 0))
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order)) - head_of
+    batch = rank * 9 + (cell[:, 0] % 3) * 3 + cell[:, 1] % 3
+    by_batch = np.lexsort((sources, batch))
+    cuts = np.flatnonzero(batch[by_batch][1:] != batch[by_batch][:-1]) + 1
+    return np.split(sources[by_batch], cuts)
+
+
 @contextmanager
 def no_gc() -> Iterator[None]:
     """Pause the cycle collector: building many small objects next to a large graph makes it
@@ -163,3 +203,184 @@ def walk_back(pred_row: np.ndarray, source: int, target: int) -> np.ndarray:
             return np.empty(0, dtype=np.int64)
         path.append(step)
     return np.asarray(path[::-1], dtype=np.int64)
+
+
+# -- snapping points to the nearest street segment -------------------------------------------
+
+
+def point_segment_distance(px: np.ndarray, py: np.ndarray, ax: np.ndarray, ay: np.ndarray,
+                           bx: np.ndarray, by: np.ndarray) -> np.ndarray:
+    """Return the distance (m) from points ``p`` to straight pieces ``a -> b``, elementwise.
+
+    The operations and their order are those of GEOS's ``Distance::pointToSegment`` (the
+    distance shapely and ``STRtree.query_nearest`` give), so the values are equal to the
+    last bit and equally near pieces tie exactly as they do in GEOS.
+    """
+    dx, dy = bx - ax, by - ay
+    len2 = dx * dx + dy * dy
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = ((px - ax) * dx + (py - ay) * dy) / len2
+        s = ((ay - py) * dx - (ax - px) * dy) / len2
+    to_a = np.sqrt((px - ax) * (px - ax) + (py - ay) * (py - ay))
+    to_b = np.sqrt((px - bx) * (px - bx) + (py - by) * (py - by))
+    across = np.abs(s) * np.sqrt(len2)
+    out = np.where(r <= 0.0, to_a, np.where(r >= 1.0, to_b, across))
+    return np.where((ax == bx) & (ay == by), to_a, out)
+
+
+@dataclass(frozen=True)
+class SegmentPieces:
+    """The straight pieces of every segment geometry and sample points along them, for snapping.
+
+    A point's nearest segment is found among the pieces near it: a KD-tree of sample points
+    (at most :attr:`spacing_m` apart along every piece, the middle of equal parts) gives the
+    candidates, and the exact distance to each candidate piece decides. A piece at distance
+    ``d`` from a point has a sample within ``d + spacing_m / 2`` of it, so once every
+    sample within ``best + spacing_m / 2`` is among the candidates, no piece was missed.
+
+    Attributes
+    ----------
+    start, end
+        ``(n_pieces, 2)`` coordinates of each piece's ends (metres), in the order of the
+        segment's geometry; pieces are numbered segment by segment, so a lower piece
+        belongs to a lower segment or lies earlier along the same one.
+    segment
+        The segment of each piece.
+    start_measure
+        Distance (m) along the segment's geometry from its first coordinate to the
+        piece's start, summed piece by piece as GEOS sums it.
+    geometry_length
+        Length (m) of each segment's geometry (``shapely.length``, summed the same way).
+    spacing_m
+        Largest distance (m) between neighbouring samples along a piece.
+    sample_piece
+        The piece of each sample point of :attr:`tree`.
+    tree
+        KD-tree of the sample points.
+    """
+
+    start: np.ndarray
+    end: np.ndarray
+    segment: np.ndarray
+    start_measure: np.ndarray
+    geometry_length: np.ndarray
+    spacing_m: float
+    sample_piece: np.ndarray
+    tree: cKDTree
+
+    @classmethod
+    def of(cls, geometries: np.ndarray, *, spacing_m: float) -> SegmentPieces:
+        """Cut LineStrings (one per segment) into straight pieces and sample them every ``spacing_m`` metres."""
+        coords, owner = shapely.get_coordinates(geometries, return_index=True)
+        same = owner[1:] == owner[:-1]
+        start, end, segment = coords[:-1][same], coords[1:][same], owner[:-1][same]
+        delta = end - start
+        length = np.sqrt(delta[:, 0] * delta[:, 0] + delta[:, 1] * delta[:, 1])
+        # the running sum along each segment, piece after piece (GEOS's order of additions)
+        first = np.searchsorted(segment, np.arange(len(geometries) + 1))
+        count = np.diff(first)
+        start_measure = np.zeros(len(segment))
+        running = np.zeros(len(geometries))
+        for rank in range(int(count.max(initial=0))):
+            has = np.flatnonzero(count > rank)
+            piece = first[has] + rank
+            start_measure[piece] = running[has]
+            running[has] += length[piece]
+        # samples: the middles of ceil(length / spacing) equal parts of each piece
+        parts = np.maximum(np.ceil(length / spacing_m), 1).astype(np.int64)
+        sample_piece = np.repeat(np.arange(len(segment)), parts)
+        rank_in_piece = np.arange(len(sample_piece)) - np.repeat(np.cumsum(parts) - parts, parts)
+        along = (rank_in_piece + 0.5) / parts[sample_piece]
+        samples = start[sample_piece] + along[:, None] * delta[sample_piece]
+        # a sliding-midpoint tree builds in half the time and answers as fast
+        tree = cKDTree(samples if len(samples) else np.zeros((0, 2)), balanced_tree=False, compact_nodes=False)
+        return cls(start, end, segment.astype(np.int64), start_measure, running, spacing_m, sample_piece, tree)
+
+    def distance(self, xy: np.ndarray, piece: np.ndarray) -> np.ndarray:
+        """Return the distance (m) from points ``xy`` (``(..., 2)``) to pieces ``piece`` (same shape less the 2)."""
+        a, b = self.start[piece], self.end[piece]
+        return point_segment_distance(xy[..., 0], xy[..., 1], a[..., 0], a[..., 1], b[..., 0], b[..., 1])
+
+    def nearest(self, xy: np.ndarray, *, max_distance_m: float, neighbours: tuple[int, ...] = (8, 64)
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """Return the nearest piece of each point (-1 beyond ``max_distance_m``) and its distance (m).
+
+        Among pieces at the same least distance the lowest piece is taken, so that of the
+        lowest segment and, within it, the first along the geometry. The sample tree is asked
+        for ``neighbours[0]`` samples per point, then ``neighbours[1]`` for the points not
+        settled, then every sample within reach for the rest.
+        """
+        n = len(xy)
+        piece = np.full(n, -1, dtype=np.int64)
+        distance = np.full(n, np.inf)
+        n_samples = len(self.sample_piece)
+        if n == 0 or n_samples == 0:
+            return piece, distance
+        slack = 0.5 * self.spacing_m + 1e-6 * (1.0 + self.spacing_m)
+        bound = max_distance_m + slack
+        todo = np.flatnonzero(np.isfinite(xy).all(axis=1))
+        for k in neighbours:
+            if len(todo) == 0:
+                break
+            k = min(k, n_samples)
+            near_d, near_i = self.tree.query(xy[todo], k=k, distance_upper_bound=bound)
+            near_d, near_i = near_d.reshape(len(todo), k), near_i.reshape(len(todo), k)
+            # a piece as near as the nearest sample (d0) has a sample within d0 + slack: only
+            # those samples name candidates (about 3 of 8)
+            rows, cols = np.nonzero((near_d <= near_d[:, :1] + slack) & (near_i < n_samples))
+            cand = self.sample_piece[near_i[rows, cols]]
+            d = self.distance(xy[todo[rows]], cand)
+            best = np.full(len(todo), np.inf)
+            tied = np.full(len(todo), -1, dtype=np.int64)
+            if len(rows):
+                heads = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+                best[rows[heads]] = np.minimum.reduceat(d, heads)
+                lowest = np.where(d == best[rows], cand, np.iinfo(np.int64).max)
+                tied[rows[heads]] = np.minimum.reduceat(lowest, heads)
+            # settled: every sample within reach of a piece as near as the best was returned
+            reach = np.minimum(best, max_distance_m) + slack
+            settled = (near_d[:, -1] > reach) | (k >= n_samples)
+            keep = settled & (best <= max_distance_m)
+            piece[todo[keep]] = tied[keep]
+            distance[todo[keep]] = best[keep]
+            todo = todo[~settled]
+        if len(todo):
+            best_of_rest = self._nearest_by_ball(xy[todo], max_distance_m=max_distance_m, slack=slack)
+            piece[todo], distance[todo] = best_of_rest
+        return piece, distance
+
+    def _nearest_by_ball(self, xy: np.ndarray, *, max_distance_m: float, slack: float
+                         ) -> tuple[np.ndarray, np.ndarray]:
+        """The nearest piece of a few points from every sample within ``max_distance_m + slack`` (exact, slower)."""
+        lists = self.tree.query_ball_point(xy, r=max_distance_m + slack)
+        sizes = np.fromiter((len(x) for x in lists), dtype=np.int64, count=len(lists))
+        owner = np.repeat(np.arange(len(xy)), sizes)
+        cand = self.sample_piece[np.concatenate([np.asarray(x, dtype=np.int64) for x in lists])] if len(owner) \
+            else np.empty(0, dtype=np.int64)
+        d = self.distance(xy[owner], cand)
+        piece = np.full(len(xy), -1, dtype=np.int64)
+        distance = np.full(len(xy), np.inf)
+        if len(owner):
+            order = np.lexsort((cand, d, owner))
+            first = order[np.r_[True, owner[order][1:] != owner[order][:-1]]]
+            keep = d[first] <= max_distance_m
+            piece[owner[first][keep]] = cand[first][keep]
+            distance[owner[first][keep]] = d[first][keep]
+        return piece, distance
+
+    def measure(self, xy: np.ndarray, piece: np.ndarray) -> np.ndarray:
+        """Return how far (m) along its segment's geometry each point projects onto its piece.
+
+        GEOS's ``LengthIndexedLine.project`` (shapely's ``line_locate_point``) on the piece
+        nearest the point: the piece's start measure plus the projection, clamped to the piece.
+        """
+        a, b = self.start[piece], self.end[piece]
+        dx, dy = b[:, 0] - a[:, 0], b[:, 1] - a[:, 1]
+        len2 = dx * dx + dy * dy
+        with np.errstate(divide="ignore", invalid="ignore"):
+            factor = ((xy[:, 0] - a[:, 0]) * dx + (xy[:, 1] - a[:, 1]) * dy) / len2
+        factor = np.where((xy[:, 0] == a[:, 0]) & (xy[:, 1] == a[:, 1]), 0.0,
+                          np.where((xy[:, 0] == b[:, 0]) & (xy[:, 1] == b[:, 1]), 1.0, factor))
+        length = np.sqrt(len2)
+        along = np.where(factor <= 0.0, 0.0, np.where(factor <= 1.0, factor * length, length))
+        return np.asarray(self.start_measure[piece] + along)

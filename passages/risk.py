@@ -44,7 +44,7 @@ import shapely
 
 from passages import settings
 from passages._errors import InputError
-from passages.streetindex import ONE_BLOCK_ENTRIES, TILE_RADII, StreetIndex
+from passages.streetindex import ONE_BLOCK_ENTRIES, StreetIndex
 
 #: Lengths below this many metres count as this length in risk per 100 m.
 MIN_RISK_LENGTH_M = 25.0
@@ -160,14 +160,12 @@ def spread(index: StreetIndex, per_node: np.ndarray, *, bandwidth_m: float) -> n
     return mass
 
 
-#: Incident positions handled at a time by :func:`spread_positions` (memory, not speed).
-POSITION_CHUNK = 20_000
+#: (position, segment) pairs worked on at a time by :func:`spread_positions` (memory, not speed).
+SPREAD_ENTRIES = 1_000_000
 
-#: Least side of the tiles of end nodes routed together by :func:`spread_positions`
-#: (metres): with a narrow kernel, tiles of two bandwidths hold a handful of nodes each and
-#: the work per tile outweighs the routing (downtown, 30 m: 140 ms with 60 m tiles, 19 ms
-#: with 800 m ones; a 300 m kernel is as fast either way).
-MIN_TILE_M = 800.0
+#: Segments holding incidents whose neighbourhoods :func:`spread_positions` routes first; the
+#: next groups are sized from it so that each holds about :data:`SPREAD_ENTRIES` pairs.
+FIRST_SEGMENT_GROUP = 4_096
 
 
 def snap_positions(index: StreetIndex, xy: np.ndarray, *, snap_m: float) -> tuple[np.ndarray, np.ndarray]:
@@ -177,11 +175,16 @@ def snap_positions(index: StreetIndex, xy: np.ndarray, *, snap_m: float) -> tupl
 
 
 def _node_segment_pairs(index: StreetIndex, nodes: np.ndarray, radius_m: float) -> tuple[np.ndarray, ...]:
-    """Return (node, segment, distance to its nearer end) for every pair closer than ``radius_m``, by node."""
+    """Return (node, segment, distance to its nearer end) for every pair closer than ``radius_m``, by node.
+
+    On a network small enough for one dense block (distinct nodes x nodes up to
+    :data:`~passages.streetindex.ONE_BLOCK_ENTRIES`) one Dijkstra call routes every node;
+    otherwise :meth:`StreetIndex.segment_distances` does, batch by batch.
+    """
+    if len(np.unique(nodes)) * index.n_nodes > ONE_BLOCK_ENTRIES:
+        return index.segment_distances(nodes, radius_m=radius_m)
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    small = len(np.unique(nodes)) * index.n_nodes <= ONE_BLOCK_ENTRIES  # one block, no tiles
-    tile_m = None if small else max(TILE_RADII * radius_m, MIN_TILE_M)
-    for block in index.local_distances(nodes, radius_m=radius_m, tile_m=tile_m):
+    for block in index.local_distances(nodes, radius_m=radius_m):
         nearer = block.segment_distance()
         row, col = np.nonzero(nearer < radius_m)
         parts.append((block.sources[row], block.segments[col], nearer[row, col]))
@@ -197,6 +200,49 @@ def _expand(starts: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarr
     owner = np.repeat(np.arange(len(sizes)), sizes)
     first = np.cumsum(sizes) - sizes
     return owner, np.arange(int(sizes.sum())) - first[owner] + starts[owner]
+
+
+@dataclass(frozen=True)
+class _Reach:
+    """What lies within the radius of some segments' ends, segment by segment.
+
+    For the ``q``-th segment, entries ``start[q]:start[q + 1]`` list each ``target``
+    segment (ascending) with the distance (m) from the segment's start node to the
+    target's nearer end (``from_u``, ``inf`` beyond the radius) and from its end node
+    (``from_v``).
+    """
+
+    start: np.ndarray
+    target: np.ndarray
+    from_u: np.ndarray
+    from_v: np.ndarray
+
+
+def _reach_of_segments(index: StreetIndex, segments: np.ndarray, radius_m: float) -> _Reach:
+    """Return the :class:`_Reach` of distinct ``segments`` within ``radius_m`` metres."""
+    ends_u, ends_v = index.segment_u[segments], index.segment_v[segments]
+    node, near_seg, near_d = _node_segment_pairs(index, np.concatenate([ends_u, ends_v]), radius_m)
+    bounds = np.searchsorted(node, np.arange(index.n_nodes + 1))
+    owners, targets = [], []
+    for ends in (ends_u, ends_v):
+        owner, at = _expand(bounds[ends], bounds[ends + 1] - bounds[ends])
+        owners.append(owner)
+        targets.append(at)
+    n_u = len(owners[0])
+    owner = np.concatenate(owners)
+    at = np.concatenate(targets)
+    target = near_seg[at]
+    from_u = np.where(np.arange(len(at)) < n_u, near_d[at], np.inf)
+    from_v = np.where(np.arange(len(at)) >= n_u, near_d[at], np.inf)
+    # both lists are sorted by (segment, target): a stable sort merges them in one pass
+    order = np.argsort(owner * max(index.n_segments, 1) + target, kind="stable")
+    owner, target, from_u, from_v = owner[order], target[order], from_u[order], from_v[order]
+    heads = np.flatnonzero(np.r_[True, (owner[1:] != owner[:-1]) | (target[1:] != target[:-1])]) \
+        if len(owner) else np.empty(0, dtype=np.int64)
+    if len(heads):
+        from_u, from_v = np.minimum.reduceat(from_u, heads), np.minimum.reduceat(from_v, heads)
+    start = np.searchsorted(owner[heads], np.arange(len(segments) + 1))
+    return _Reach(start, target[heads], from_u, from_v)
 
 
 def spread_positions(
@@ -225,10 +271,15 @@ def spread_positions(
     -----
     Distances run along the streets from the incident's own position: ``offset`` to the
     start node, ``length - offset`` to the end node, then the network distance from there
-    (:meth:`StreetIndex.local_distances`); a segment's distance is that of its nearer end,
+    (:meth:`StreetIndex.segment_distances`); a segment's distance is that of its nearer end,
     and the incident's own segment is at 0. Incidents at the same position are one source.
     An incident whose shares are all zero (only zero-length segments in reach) keeps its
     weight on its own segment.
+
+    The segments within reach of each end of an incident's segment are found once per
+    segment, not once per incident, for groups of segments in spatial order (each group
+    about :data:`SPREAD_ENTRIES` pairs); the incidents of a group are then expanded over
+    their segment's list, :data:`SPREAD_ENTRIES` (incident, segment) pairs at a time.
     """
     bandwidths = np.asarray(list(bandwidths_m), dtype=float)
     if len(bandwidths) == 0 or not (bandwidths > 0).all() or not np.isfinite(bandwidths).all():
@@ -240,46 +291,66 @@ def spread_positions(
     keep = weight != 0
     if not keep.any() or index.n_segments == 0:
         return mass
-    # incidents at one position (LAPD points are rounded to the block) are one source
-    positions, inverse = np.unique(np.stack([segment[keep].astype(float), np.asarray(offset, float)[keep]], axis=1),
-                                   axis=0, return_inverse=True)
-    pos_weight = np.bincount(np.asarray(inverse).reshape(-1), weights=weight[keep], minlength=len(positions))
-    pos_seg, pos_off = positions[:, 0].astype(np.int64), positions[:, 1]
+    seg_kept, off_kept = segment[keep], np.asarray(offset, dtype=float)[keep]
     radius = float(bandwidths.max())
     length = index.segment_length
-    # positions in spatial order, so that one chunk's end nodes share their neighbourhoods
-    mid = 0.5 * (index.node_xy[index.segment_u[pos_seg]] + index.node_xy[index.segment_v[pos_seg]])
+    # segments in spatial order (square cells of two radii), so that one group's end nodes
+    # share their neighbourhoods
+    used = np.flatnonzero(np.bincount(seg_kept, minlength=index.n_segments))
+    mid = 0.5 * (index.node_xy[index.segment_u[used]] + index.node_xy[index.segment_v[used]])
     cell = np.floor((mid - mid.min(axis=0)) / max(2 * radius, 50.0)).astype(np.int64)
-    spatial = np.lexsort((pos_seg, cell[:, 1], cell[:, 0]))
-    for start in range(0, len(spatial), POSITION_CHUNK):
-        chunk = spatial[start : start + POSITION_CHUNK]
-        seg, off, w = pos_seg[chunk], pos_off[chunk], pos_weight[chunk]
-        ends_u, ends_v = index.segment_u[seg], index.segment_v[seg]
-        node, near_seg, near_d = _node_segment_pairs(index, np.concatenate([ends_u, ends_v]), radius)
-        bounds = np.searchsorted(node, np.arange(index.n_nodes + 1))
-        owners, segs, dists = [], [], []
-        for ends, lead in ((ends_u, off), (ends_v, length[seg] - off)):
-            owner, at = _expand(bounds[ends], bounds[ends + 1] - bounds[ends])
-            owners.append(owner)
-            segs.append(near_seg[at])
-            dists.append(lead[owner] + near_d[at])
-        owner, target, dist = np.concatenate(owners), np.concatenate(segs), np.concatenate(dists)
-        dist[target == seg[owner]] = 0.0
-        # the nearer way round to each segment: the least distance of each (position, segment)
-        order = np.lexsort((dist, target, owner))
-        owner, target, dist = owner[order], target[order], dist[order]
-        first = np.r_[True, (owner[1:] != owner[:-1]) | (target[1:] != target[:-1])]
-        owner, target, dist = owner[first], target[first], dist[first]
-        for b, bandwidth in enumerate(bandwidths):
-            near = dist < bandwidth
-            o, t = owner[near], target[near]
-            share = (1.0 - (dist[near] / bandwidth) ** 2) ** 2 * length[t]
-            total = np.bincount(o, weights=share, minlength=len(chunk))
-            empty = total <= 0
-            part = share * (w / np.where(empty, 1.0, total))[o]
-            mass[b] += np.bincount(t, weights=part, minlength=index.n_segments)
-            mass[b] += np.bincount(seg[empty], weights=w[empty], minlength=index.n_segments)
+    rank = np.zeros(index.n_segments, dtype=np.int64)
+    rank[used[np.lexsort((used, cell[:, 1], cell[:, 0]))]] = np.arange(len(used))
+    # incidents at one position (LAPD points are rounded to the block) are one source
+    by_position = np.lexsort((off_kept, rank[seg_kept]))
+    seg_sorted, off_sorted = seg_kept[by_position], off_kept[by_position]
+    first = np.r_[True, (seg_sorted[1:] != seg_sorted[:-1]) | (off_sorted[1:] != off_sorted[:-1])]
+    inverse = np.empty(len(by_position), dtype=np.int64)
+    inverse[by_position] = np.cumsum(first) - 1
+    pos_weight = np.bincount(inverse, weights=weight[keep], minlength=int(first.sum()))
+    pos_seg, pos_off = seg_sorted[first], off_sorted[first]
+    # the positions of one segment are consecutive: one group of segments at a time
+    seg_heads = np.flatnonzero(np.r_[True, pos_seg[1:] != pos_seg[:-1]])
+    seg_bounds = np.r_[seg_heads, len(pos_seg)]
+    group, done = FIRST_SEGMENT_GROUP, 0
+    while done < len(seg_heads):
+        chosen = np.arange(done, min(done + group, len(seg_heads)))
+        reach = _reach_of_segments(index, pos_seg[seg_heads[chosen]], radius)
+        per_segment = np.diff(reach.start)
+        group = max(FIRST_SEGMENT_GROUP, int(SPREAD_ENTRIES / max(per_segment.mean(), 1.0)))
+        # the positions of these segments, a bounded number of (position, target) pairs at a time
+        lo, hi = seg_bounds[chosen[0]], seg_bounds[chosen[-1] + 1]
+        local = np.repeat(np.arange(len(chosen)), np.diff(seg_bounds[chosen[0] : chosen[-1] + 2]))
+        pairs = np.cumsum(per_segment[local])
+        cut = lo
+        while cut < hi:
+            stop = lo + int(np.searchsorted(pairs, pairs[cut - lo] - per_segment[local[cut - lo]] + SPREAD_ENTRIES,
+                                            side="right"))
+            stop = min(max(stop, cut + 1), hi)
+            _spread_some(mass, bandwidths, length, reach, local[cut - lo : stop - lo],
+                         pos_seg[cut:stop], pos_off[cut:stop], pos_weight[cut:stop])
+            cut = stop
+        done += len(chosen)
     return mass
+
+
+def _spread_some(mass: np.ndarray, bandwidths: np.ndarray, length: np.ndarray, reach: _Reach, local: np.ndarray,
+                 seg: np.ndarray, off: np.ndarray, w: np.ndarray) -> None:
+    """Add to ``mass`` the kernel shares of some positions (segment, offset, weight; ``local``: row in ``reach``)."""
+    owner, at = _expand(reach.start[local], reach.start[local + 1] - reach.start[local])
+    target = reach.target[at]
+    lead_v = length[seg] - off
+    dist = np.minimum(off[owner] + reach.from_u[at], lead_v[owner] + reach.from_v[at])
+    dist[target == seg[owner]] = 0.0
+    for b, bandwidth in enumerate(bandwidths):
+        near = dist < bandwidth
+        o, t = owner[near], target[near]
+        share = (1.0 - (dist[near] / bandwidth) ** 2) ** 2 * length[t]
+        total = np.bincount(o, weights=share, minlength=len(seg))
+        empty = total <= 0
+        part = share * (w / np.where(empty, 1.0, total))[o]
+        mass[b] += np.bincount(t, weights=part, minlength=len(length))
+        mass[b] += np.bincount(seg[empty], weights=w[empty], minlength=len(length))
 
 
 def position_mass(

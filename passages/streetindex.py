@@ -6,16 +6,21 @@ density, shortest paths) runs on the arrays of :class:`StreetIndex`:
 * the **segment table**: one row per street segment, a two-way street counted once (osmnx
   stores it as two directed edges); start and end node, length (m), geometry, name;
 * **CSR adjacency** for :mod:`scipy.sparse.csgraph`, for any vector of segment weights;
-* an **STRtree** of segment geometries, for snapping points to the nearest street;
+* the **straight pieces** of the segment geometries and a KD-tree of points along them,
+  for snapping many points to the nearest street without a GEOS call per point
+  (:class:`passages._graph_search.SegmentPieces`); an **STRtree** of segment geometries
+  for places (polygons) and name look-ups;
 * a **KD-tree** of nodes, for snapping points to the nearest intersection.
 
 Network distances within a radius (the kernel density of risk, coverage radii) are
-computed tile by tile (:meth:`StreetIndex.local_distances`): the sources of one square tile
-are routed on the sub-graph of the nodes within reach of the tile, so the cost grows with
-the number of sources times the size of a neighbourhood, not with the whole network. A
-path of network length ``r`` never leaves the disc of straight-line radius ``r`` around its
-start (streets are never shorter than the straight line between their ends; see
-:attr:`StreetIndex.stretch`), so the distances within the radius are exact.
+computed without a dense sources x nodes table: the sources are searched in batches of
+sources far enough apart that their neighbourhoods cannot meet, one bounded multi-source
+Dijkstra per batch (:meth:`StreetIndex.network_distances`), or tile by tile
+(:meth:`StreetIndex.local_distances`: the sources of one square tile routed on the
+sub-graph of the nodes within reach of the tile). A path of network length ``r`` never
+leaves the disc of straight-line radius ``r`` around its start (streets are never shorter
+than the straight line between their ends; see :attr:`StreetIndex.stretch`), so the
+distances within the radius are exact.
 """
 
 from __future__ import annotations
@@ -38,6 +43,8 @@ from shapely.geometry.base import BaseGeometry
 from passages._graph_search import (
     LocalDistances,
     NodePairs,
+    SegmentPieces,
+    disjoint_batches,
     first_of_ties,
     no_gc,
     square_tiles,
@@ -60,6 +67,17 @@ TILE_RADII = 2.0
 
 #: Points are snapped in the order of square cells of this many metres.
 SNAP_CELL_M = 100.0
+
+#: Largest spacing (m) of the sample points along the streets that find a point's candidate
+#: segments when snapping (:class:`passages._graph_search.SegmentPieces`).
+SNAP_SAMPLE_M = 10.0
+
+#: Sample points asked of the KD-tree per point when snapping: the first number for every
+#: point, the next for those it did not settle; the rest are settled from every sample in reach.
+SNAP_NEIGHBOURS: tuple[int, ...] = (8, 64)
+
+#: Points snapped at a time (memory, not speed).
+SNAP_BLOCK = 65_536
 
 #: Above this stretch (straight line over street length) tiles are not trusted and the
 #: whole network is one tile.
@@ -284,6 +302,11 @@ class StreetIndex:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Snap points to their nearest street segment.
 
+        Vectorised on the index's :attr:`segment_pieces`: a KD-tree of points along the
+        streets names a few candidate pieces per point and the exact distance to each
+        decides (computed as GEOS computes it, so the segment, distance and offset are
+        those of shapely's ``STRtree.query_nearest`` and ``line_locate_point``).
+
         Parameters
         ----------
         xy
@@ -294,10 +317,11 @@ class StreetIndex:
         Returns
         -------
         segment, distance_m, offset_m
-            Per point: the segment index (-1 if none within ``max_distance_m``; among
-            segments at the same least distance, the first in the graph's edge order), the
-            distance to it (inf if none) and the position of the snapped point along the
-            segment measured from its start node (metres).
+            Per point: the segment index (-1 if none within ``max_distance_m``, or for a
+            point with a missing coordinate; among segments at the same least distance,
+            the first in the graph's edge order), the distance to it (inf if none) and the
+            position of the snapped point along the segment measured from its start node
+            (metres).
         """
         xy = np.asarray(xy, dtype=float).reshape(-1, 2)
         segment = np.full(len(xy), -1, dtype=np.int64)
@@ -305,24 +329,30 @@ class StreetIndex:
         offset = np.zeros(len(xy))
         if len(xy) == 0 or self.n_segments == 0:
             return segment, distance, offset
-        # querying neighbouring points one after another keeps the tree walk in cache (2-3x faster)
-        cell = np.floor((xy - xy.min(axis=0)) / SNAP_CELL_M).astype(np.int64)
-        order = np.lexsort((cell[:, 1], cell[:, 0]))
-        points: np.ndarray = np.asarray(shapely.points(xy), dtype=object)
-        (sorted_idx, seg_idx), dist = self.segment_tree.query_nearest(
-            points[order], max_distance=max_distance_m, return_distance=True, all_matches=True
-        )
-        sorted_idx, seg_idx, dist = first_of_ties(sorted_idx, seg_idx, dist)
-        point_idx = order[sorted_idx]
-        segment[point_idx] = seg_idx
-        distance[point_idx] = dist
-        offset[point_idx] = shapely.line_locate_point(self.segment_geometry[seg_idx], points[point_idx])
-        # geometry length and graph length can differ slightly: scale to the graph length
-        geom_len = shapely.length(self.segment_geometry[seg_idx])
-        scale = np.divide(self.segment_length[seg_idx], geom_len, out=np.ones_like(geom_len),
-                          where=geom_len > 0)
-        offset[point_idx] = np.clip(offset[point_idx] * scale, 0.0, self.segment_length[seg_idx])
+        pieces = self.segment_pieces
+        # neighbouring points one after another keep the tree walk in cache (2-3x faster)
+        finite = np.isfinite(xy).all(axis=1)
+        low = xy[finite].min(axis=0) if finite.any() else np.zeros(2)
+        cell = np.floor((np.where(finite[:, None], xy, low) - low) / SNAP_CELL_M).astype(np.int64)
+        order = np.argsort(cell[:, 0] * (int(cell[:, 1].max()) + 1) + cell[:, 1], kind="stable")
+        for start in range(0, len(order), SNAP_BLOCK):
+            block = order[start : start + SNAP_BLOCK]
+            piece, dist = pieces.nearest(xy[block], max_distance_m=max_distance_m, neighbours=SNAP_NEIGHBOURS)
+            hit = piece >= 0
+            block, piece = block[hit], piece[hit]
+            seg = pieces.segment[piece]
+            segment[block] = seg
+            distance[block] = dist[hit]
+            # geometry length and graph length can differ slightly: scale to the graph length
+            geom_len = pieces.geometry_length[seg]
+            scale = np.divide(self.segment_length[seg], geom_len, out=np.ones_like(geom_len), where=geom_len > 0)
+            offset[block] = np.clip(pieces.measure(xy[block], piece) * scale, 0.0, self.segment_length[seg])
         return segment, distance, offset
+
+    @cached_property
+    def segment_pieces(self) -> SegmentPieces:
+        """Straight pieces of the segment geometries and a KD-tree of points along them (built on first use)."""
+        return SegmentPieces.of(self.segment_geometry, spacing_m=SNAP_SAMPLE_M)
 
     def nearest_nodes(self, geoms: Sequence[BaseGeometry] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Return the nearest node (OSM id) of each geometry and its distance in metres.
@@ -450,13 +480,17 @@ class StreetIndex:
 
     def node_segments(self, nodes: np.ndarray) -> np.ndarray:
         """Return the segments (sorted, unique) with an end at any of the given node positions."""
+        rows = self._node_incidence()[np.asarray(nodes, dtype=np.int64)]
+        return np.unique(rows.indices).astype(np.int64)
+
+    def _node_incidence(self) -> csr_matrix:
+        """The ``n_nodes x n_segments`` matrix of which segment ends at which node (built once)."""
         if self._incidence is None:
             ends = np.concatenate([self.segment_u, self.segment_v])
             segs = np.concatenate([np.arange(self.n_segments), np.arange(self.n_segments)])
             self._incidence = csr_matrix((np.ones(len(ends), dtype=np.int8), (ends, segs)),
                                          shape=(self.n_nodes, self.n_segments))
-        rows = self._incidence[np.asarray(nodes, dtype=np.int64)]
-        return np.unique(rows.indices).astype(np.int64)
+        return self._incidence
 
     def local_distances(
         self, sources: np.ndarray, *, radius_m: float, tile_m: float | None = None
@@ -509,6 +543,13 @@ class StreetIndex:
     def network_distances(self, sources: np.ndarray, *, radius_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Return every (source, node, distance) with a network distance of at most ``radius_m``.
 
+        The sources are searched in batches of sources far enough apart that their
+        neighbourhoods cannot meet (:func:`passages._graph_search.disjoint_batches`): one
+        :func:`scipy.sparse.csgraph.dijkstra` per batch (``min_only``, bounded by the radius)
+        labels every node reached with its source, so nothing grows with sources x nodes.
+        The distances are those of a search from each source alone, to the last bit: both
+        are the least sum, added along the path, over the paths within the radius.
+
         Parameters
         ----------
         sources
@@ -522,15 +563,62 @@ class StreetIndex:
             Node positions of each pair and their distance along the streets (metres),
             sorted by source then node.
         """
+        source, node, distance = self._distances_within(sources, radius_m)
+        order = np.argsort(source * max(self.n_nodes, 1) + node, kind="stable")
+        return source[order], node[order], distance[order]
+
+    def _distances_within(self, sources: np.ndarray, radius_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`network_distances` in no particular order."""
+        sources = np.unique(np.asarray(sources, dtype=np.int64))
         parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        for block in self.local_distances(sources, radius_m=radius_m):
-            row, col = np.nonzero(np.isfinite(block.distance_m))
-            parts.append((block.sources[row], block.nodes[col], block.distance_m[row, col]))
+        if len(sources) and self.n_nodes and not np.isfinite(radius_m):
+            for block in self.local_distances(sources, radius_m=radius_m):
+                row, col = np.nonzero(np.isfinite(block.distance_m))
+                parts.append((block.sources[row], block.nodes[col], block.distance_m[row, col]))
+        elif len(sources) and self.n_nodes:
+            matrix = self.weighted(self.segment_length).matrix
+            for batch in disjoint_batches(self.node_xy, sources, reach_m=radius_m * self.stretch + REACH_SLACK_M):
+                dist, _, owner = dijkstra(matrix, indices=batch, limit=radius_m, min_only=True,
+                                          return_predecessors=True)
+                node = np.flatnonzero(np.isfinite(dist))
+                parts.append((owner[node].astype(np.int64), node, dist[node]))
         if not parts:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), np.empty(0)
         source, node, distance = (np.concatenate(p) for p in zip(*parts, strict=True))
-        order = np.lexsort((node, source))
-        return source[order], node[order], distance[order]
+        return source, node, distance
+
+    def segment_distances(self, sources: np.ndarray, *, radius_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Return every (source, segment, distance to the segment's nearer end) under ``radius_m``.
+
+        Parameters
+        ----------
+        sources
+            Node positions.
+        radius_m
+            The distances kept are below this (metres).
+
+        Returns
+        -------
+        source, segment, distance_m
+            Node position, segment and network distance (metres) from the source to the
+            nearer end of the segment, sorted by source then segment.
+        """
+        source, node, distance = self._distances_within(sources, radius_m)
+        near = distance < radius_m
+        source, node, distance = source[near], node[near], distance[near]
+        incidence = self._node_incidence()
+        first = incidence.indptr[node]
+        count = incidence.indptr[node + 1] - first
+        owner = np.repeat(np.arange(len(node)), count)
+        at = np.arange(len(owner)) - np.repeat(np.cumsum(count) - count, count) + first[owner]
+        segment = incidence.indices[at].astype(np.int64)
+        source, distance = source[owner], distance[owner]
+        order = np.argsort(source * max(self.n_segments, 1) + segment, kind="stable")
+        source, segment, distance = source[order], segment[order], distance[order]
+        heads = np.flatnonzero(np.r_[True, (source[1:] != source[:-1]) | (segment[1:] != segment[:-1])])
+        if len(heads) == 0:
+            return source, segment, distance
+        return source[heads], segment[heads], np.minimum.reduceat(distance, heads)
 
     def shortest_paths(
         self, graph: WeightedGraph, origins: np.ndarray, targets: np.ndarray, *, bounds: np.ndarray | None = None
