@@ -356,10 +356,21 @@ def _build(manifest: dict[str, Any], arrays: dict[str, np.ndarray], attributes: 
             raise _DamagedError("the graph CRS cannot be read") from None
     graph = nx.MultiDiGraph(**graph_attrs)
     graph.add_nodes_from(zip(arrays["node_id"].tolist(), node_rows, strict=True))
-    graph.add_edges_from(zip(arrays["edge_u"].tolist(), arrays["edge_v"].tolist(), arrays["edge_key"].tolist(),
-                             edge_rows, strict=True))
-    if graph.number_of_edges() != edges:
-        raise _DamagedError("an edge is repeated")
+    # The adjacency is filled in directly (what add_edge does, without its per-edge checks
+    # and copies: 3x faster); each (u, v) key dictionary is shared by _succ[u] and _pred[v].
+    succ, pred = graph._succ, graph._pred
+    try:
+        for u, v, key, row in zip(arrays["edge_u"].tolist(), arrays["edge_v"].tolist(),
+                                  arrays["edge_key"].tolist(), edge_rows, strict=True):
+            keys = succ[u].get(v)
+            if keys is None:
+                keys = succ[u][v] = pred[v][u] = graph.edge_key_dict_factory()
+            elif key in keys:
+                raise _DamagedError("an edge is repeated")
+            keys[key] = row
+    except KeyError:
+        raise _DamagedError("an edge ends at a node that is not in the graph") from None
+    nx._clear_cache(graph)
     return graph
 
 

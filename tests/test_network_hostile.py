@@ -125,6 +125,22 @@ def _nan_coordinate_with_a_matching_hash(folder: Path) -> None:
     _rehash(folder, "arrays", buffer.getvalue())
 
 
+def _edges_changed_with_a_matching_hash(folder: Path, how: str) -> None:
+    """A consistent but invalid entry: an edge repeated, or one ending at no node."""
+    arrays_path = next(folder.glob("*.arrays.npz"))
+    with np.load(arrays_path, allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    if how == "repeat":
+        for name in ("edge_u", "edge_v", "edge_key"):
+            arrays[name][1] = arrays[name][0]
+    else:
+        arrays["edge_v"][5] = arrays["node_id"].max() + 1
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    arrays_path.write_bytes(buffer.getvalue())
+    _rehash(folder, "arrays", buffer.getvalue())
+
+
 def _rehash(folder: Path, part: str, data: bytes) -> None:
     import hashlib
 
@@ -161,6 +177,8 @@ TAMPERING = {
     "a node count that lies": lambda f: _edit_manifest(f, {"nodes": 3}),
     "a NaN coordinate with its hash updated": _nan_coordinate_with_a_matching_hash,
     "a pickle as the arrays with its hash updated": _pickle_as_arrays_with_a_matching_hash,
+    "an edge repeated with its hash updated": lambda f: _edges_changed_with_a_matching_hash(f, "repeat"),
+    "an edge to no node with its hash updated": lambda f: _edges_changed_with_a_matching_hash(f, "no node"),
 }
 
 
