@@ -32,9 +32,14 @@ Incident points are never exported: risk is given aggregated on streets only.
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
+import weakref
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -110,12 +115,72 @@ def plan_layers(plan: Plan) -> dict[str, gpd.GeoDataFrame]:
     }
 
 
-def _write_geopackage(layers: Mapping[str, gpd.GeoDataFrame], out: OutputSet, name: str) -> Path:
-    """Write every layer into one GeoPackage of the output set; return its final path."""
-    path = out.path(name)
+def _write_geopackage(layers: Mapping[str, gpd.GeoDataFrame], path: Path) -> None:
+    """Write every layer, in order, into the GeoPackage at ``path`` (added to it if it exists)."""
     for layer, frame in layers.items():
         frame.to_file(path, layer=layer, driver="GPKG", engine="pyogrio")
-    return out.final(name)
+
+
+@dataclass(frozen=True)
+class _PlanFiles:
+    """What a plan's export writes whatever else goes with it: its layers, their files, its route sheet.
+
+    Attributes
+    ----------
+    layers
+        :func:`plan_layers` of the plan.
+    geojson
+        Each of those layers as GeoJSON bytes (UTF-8), by layer name.
+    geopackage
+        A GeoPackage holding those layers, as bytes.
+    route_sheet
+        :func:`route_sheet` as CSV bytes.
+    """
+
+    layers: dict[str, gpd.GeoDataFrame]
+    geojson: dict[str, bytes]
+    geopackage: bytes
+    route_sheet: bytes
+
+
+#: The export files of the plans exported in this process, by plan identity, kept while the
+#: plan lives: the scenarios of one ``brief`` share two plans, so their officer packs
+#: write the same streets, routes and places six times (:func:`export_plan`).
+_PLAN_FILES: dict[int, tuple[weakref.ref[Plan], _PlanFiles]] = {}
+
+
+def _plan_files(plan: Plan) -> _PlanFiles:
+    """Return the export files of ``plan``, made once per plan object (see :data:`_PLAN_FILES`).
+
+    A :class:`~passages.plan.Plan` is not changed once made; a plan made anew (another
+    run, other inputs) is another object and gets its own files.
+    """
+    key = id(plan)
+    cached = _PLAN_FILES.get(key)
+    if cached is not None and cached[0]() is plan:
+        return cached[1]
+    layers = plan_layers(plan)
+    with tempfile.TemporaryDirectory(prefix="passages-export-") as folder:
+        path = Path(folder) / "plan.gpkg"
+        _write_geopackage(layers, path)
+        geopackage = path.read_bytes()
+    files = _PlanFiles(layers=layers, geojson={layer: _geojson(frame) for layer, frame in layers.items()},
+                       geopackage=geopackage, route_sheet=csv_bytes(route_sheet(plan)))
+    with contextlib.suppress(TypeError):  # a stand-in plan that takes no weak reference is not kept
+        _PLAN_FILES[key] = (weakref.ref(plan, _forget(key)), files)
+    return files
+
+
+def _forget(key: int) -> Callable[[Any], None]:
+    """Return the callback that drops a plan's export files when the plan is gone."""
+    def forget(_ref: Any) -> None:
+        _PLAN_FILES.pop(key, None)
+    return forget
+
+
+def _geojson(frame: gpd.GeoDataFrame) -> bytes:
+    """Return a layer as GeoJSON bytes (UTF-8), without the frame's index as feature ids."""
+    return frame.to_json(drop_id=True).encode("utf-8")
 
 
 def export_files(name: str) -> tuple[str, ...]:
@@ -128,6 +193,10 @@ def export_plan(plan: Plan, out_dir: str | Path | OutputSet | None = None, *, na
                 extra_layers: Mapping[str, gpd.GeoDataFrame] | None = None) -> dict[str, Path]:
     """Write a plan's GeoPackage, one GeoJSON per layer and the CSV route sheet.
 
+    The plan's own layers, their files and the route sheet are made once per plan object
+    and reused by every later export of it (several scenarios' packs share a plan); only
+    ``extra_layers`` are written anew each time.
+
     Parameters
     ----------
     plan
@@ -137,7 +206,8 @@ def export_plan(plan: Plan, out_dir: str | Path | OutputSet | None = None, *, na
     name
         File name stem: ``<name>.gpkg``, ``<name>-<layer>.geojson``, ``<name>-routes.csv``.
     extra_layers
-        Further layers (EPSG:4326), e.g. ``posts`` and ``loops`` of officer coverage.
+        Further layers (EPSG:4326), e.g. ``posts`` and ``loops`` of officer coverage;
+        one named like a plan layer replaces it.
 
     Returns
     -------
@@ -146,14 +216,21 @@ def export_plan(plan: Plan, out_dir: str | Path | OutputSet | None = None, *, na
         one output set (:func:`passages._io.output_set`): all new, or all the previous run's.
     """
     owns = export_files(name)
-    layers = {**plan_layers(plan), **(extra_layers or {})}
-    sheet = csv_bytes(route_sheet(plan))
+    files = _plan_files(plan)
+    extra = dict(extra_layers or {})
+    layers = {**files.layers, **extra}
     with writing_to(out_dir, settings.maps_dir / slug(plan.area.slug, field="--area"), owns=owns) as out:
-        written: dict[str, Path] = {"gpkg": _write_geopackage(layers, out, f"{name}.gpkg")}
+        gpkg = f"{name}.gpkg"
+        if any(layer in files.layers for layer in extra):  # a plan layer replaced: write them all
+            _write_geopackage(layers, out.path(gpkg))
+        else:
+            out.write(gpkg, files.geopackage)
+            _write_geopackage(extra, out.path(gpkg))
+        written: dict[str, Path] = {"gpkg": out.final(gpkg)}
         for layer, frame in layers.items():
-            written[layer] = out.write(f"{name}-{slug(layer, field='layer')}.geojson",
-                                       frame.to_json(drop_id=True).encode("utf-8"))
-        written["route_sheet"] = out.write(f"{name}-routes.csv", sheet)
+            data = files.geojson[layer] if layer not in extra else _geojson(frame)
+            written[layer] = out.write(f"{name}-{slug(layer, field='layer')}.geojson", data)
+        written["route_sheet"] = out.write(f"{name}-routes.csv", files.route_sheet)
     return written
 
 

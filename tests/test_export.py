@@ -112,3 +112,30 @@ def test_a_failed_export_leaves_no_half_geopackage(plan: Plan, tmp_path: Path, m
     assert target.read_bytes() == b"old"
     assert sorted(p.name for p in folder.iterdir()) == ["plan.gpkg"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no staging folder left beside it
+
+
+def test_exports_of_one_plan_share_its_layers_and_add_each_ones_own(plan: Plan, written: dict[str, Path],
+                                                                    tmp_path: Path) -> None:
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    def marks(label: str) -> gpd.GeoDataFrame:
+        return gpd.GeoDataFrame({"label": [label]}, geometry=[Point(-118.25, 34.0)], crs="EPSG:4326")
+
+    first = export_plan(plan, tmp_path / "a", extra_layers={"posts": marks("a")})
+    second = export_plan(plan, tmp_path / "b", extra_layers={"posts": marks("b"), "loops": marks("b loop")})
+    assert [layer for layer, _ in pyogrio.list_layers(first["gpkg"])] == [*LAYERS, "posts"]
+    assert [layer for layer, _ in pyogrio.list_layers(second["gpkg"])] == [*LAYERS, "posts", "loops"]
+    for layer in LAYERS:  # the plan's own layers are the same in every export of it
+        assert first[layer].read_bytes() == second[layer].read_bytes() == written[layer].read_bytes()
+        assert len(pyogrio.read_dataframe(second["gpkg"], layer=layer)) == len(
+            pyogrio.read_dataframe(written["gpkg"], layer=layer))
+    assert first["route_sheet"].read_bytes() == second["route_sheet"].read_bytes()
+    assert list(pyogrio.read_dataframe(first["gpkg"], layer="posts")["label"]) == ["a"]
+    assert list(pyogrio.read_dataframe(second["gpkg"], layer="posts")["label"]) == ["b"]
+    assert json.loads(second["loops"].read_text())["features"][0]["properties"]["label"] == "b loop"
+    # a layer named like one of the plan's replaces it, in the GeoPackage and in its GeoJSON
+    third = export_plan(plan, tmp_path / "c", extra_layers={"places": marks("c")})
+    assert [layer for layer, _ in pyogrio.list_layers(third["gpkg"])] == list(LAYERS)
+    assert list(pyogrio.read_dataframe(third["gpkg"], layer="places")["label"]) == ["c"]
+    assert json.loads(third["places"].read_text())["features"][0]["properties"]["label"] == "c"
