@@ -578,8 +578,8 @@ def _draw_map(ax: plt.Axes, plan: Plan, duty: Assignment, model: CoverageModel, 
     demand = np.asarray(plan.route_set.segment_demand)[shown]
     hot = np.asarray(plan.risk.hot, dtype=bool)[shown]
     for chosen, style in ((shown, STREET_STYLE), (shown[demand > 0], PASSAGE_STYLE), (shown[hot], HOT_STYLE)):
-        if len(chosen):
-            ax.add_patch(PathPatch(street_path(index.segment_geometry[chosen]), **style))
+        if len(chosen):  # add_artist: the limits are set below, add_patch would measure every vertex in Python
+            ax.add_artist(PathPatch(street_path(index.segment_geometry[chosen]), **style))
     colour = officer_color(duty.officer)
     if duty.footbeat is not None:
         coords = np.asarray(duty.footbeat.geometry.coords)
