@@ -161,10 +161,14 @@ def spread(index: StreetIndex, per_node: np.ndarray, *, bandwidth_m: float) -> n
 
 
 #: (position, segment) pairs worked on at a time by :func:`spread_positions` (memory, not speed).
-SPREAD_ENTRIES = 1_000_000
+SPREAD_ENTRIES = 250_000
+
+#: (segment, segment) pairs within reach listed at a time by :func:`spread_positions` (memory:
+#: the groups of segments are sized to hold about this many).
+REACH_ENTRIES = 250_000
 
 #: Segments holding incidents whose neighbourhoods :func:`spread_positions` routes first; the
-#: next groups are sized from it so that each holds about :data:`SPREAD_ENTRIES` pairs.
+#: next groups are sized from it so that each holds about :data:`REACH_ENTRIES` pairs.
 FIRST_SEGMENT_GROUP = 4_096
 
 
@@ -302,13 +306,16 @@ def spread_positions(
     rank = np.zeros(index.n_segments, dtype=np.int64)
     rank[used[np.lexsort((used, cell[:, 1], cell[:, 0]))]] = np.arange(len(used))
     # incidents at one position (LAPD points are rounded to the block) are one source
-    by_position = np.lexsort((off_kept, rank[seg_kept]))
+    by_offset = np.argsort(off_kept)  # then by segment, stably: half the time of a two-key lexsort
+    by_position = by_offset[np.argsort(rank[seg_kept][by_offset], kind="stable")]
+    del by_offset
     seg_sorted, off_sorted = seg_kept[by_position], off_kept[by_position]
     first = np.r_[True, (seg_sorted[1:] != seg_sorted[:-1]) | (off_sorted[1:] != off_sorted[:-1])]
     inverse = np.empty(len(by_position), dtype=np.int64)
     inverse[by_position] = np.cumsum(first) - 1
     pos_weight = np.bincount(inverse, weights=weight[keep], minlength=int(first.sum()))
     pos_seg, pos_off = seg_sorted[first], off_sorted[first]
+    del seg_kept, off_kept, by_position, seg_sorted, off_sorted, inverse, first, rank  # a million rows each, at scale
     # the positions of one segment are consecutive: one group of segments at a time
     seg_heads = np.flatnonzero(np.r_[True, pos_seg[1:] != pos_seg[:-1]])
     seg_bounds = np.r_[seg_heads, len(pos_seg)]
@@ -317,7 +324,7 @@ def spread_positions(
         chosen = np.arange(done, min(done + group, len(seg_heads)))
         reach = _reach_of_segments(index, pos_seg[seg_heads[chosen]], radius)
         per_segment = np.diff(reach.start)
-        group = max(FIRST_SEGMENT_GROUP, int(SPREAD_ENTRIES / max(per_segment.mean(), 1.0)))
+        group = max(FIRST_SEGMENT_GROUP, int(REACH_ENTRIES / max(per_segment.mean(), 1.0)))
         # the positions of these segments, a bounded number of (position, target) pairs at a time
         lo, hi = seg_bounds[chosen[0]], seg_bounds[chosen[-1] + 1]
         local = np.repeat(np.arange(len(chosen)), np.diff(seg_bounds[chosen[0] : chosen[-1] + 2]))

@@ -334,7 +334,7 @@ class StreetIndex:
         finite = np.isfinite(xy).all(axis=1)
         low = xy[finite].min(axis=0) if finite.any() else np.zeros(2)
         cell = np.floor((np.where(finite[:, None], xy, low) - low) / SNAP_CELL_M).astype(np.int64)
-        order = np.argsort(cell[:, 0] * (int(cell[:, 1].max()) + 1) + cell[:, 1], kind="stable")
+        order = np.argsort(cell[:, 0] * (int(cell[:, 1].max()) + 1) + cell[:, 1])
         for start in range(0, len(order), SNAP_BLOCK):
             block = order[start : start + SNAP_BLOCK]
             piece, dist = pieces.nearest(xy[block], max_distance_m=max_distance_m, neighbours=SNAP_NEIGHBOURS)
@@ -564,7 +564,7 @@ class StreetIndex:
             sorted by source then node.
         """
         source, node, distance = self._distances_within(sources, radius_m)
-        order = np.argsort(source * max(self.n_nodes, 1) + node, kind="stable")
+        order = np.argsort(source * max(self.n_nodes, 1) + node)  # distinct pairs
         return source[order], node[order], distance[order]
 
     def _distances_within(self, sources: np.ndarray, radius_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -577,11 +577,21 @@ class StreetIndex:
                 parts.append((block.sources[row], block.nodes[col], block.distance_m[row, col]))
         elif len(sources) and self.n_nodes:
             matrix = self.weighted(self.segment_length).matrix
-            for batch in disjoint_batches(self.node_xy, sources, reach_m=radius_m * self.stretch + REACH_SLACK_M):
+            reach = radius_m * self.stretch + REACH_SLACK_M
+            # only the nodes within reach of the sources' bounding box can be reached: a
+            # search on their sub-graph costs nothing for the rest of a large network
+            low, high = self.node_xy[sources].min(axis=0) - reach, self.node_xy[sources].max(axis=0) + reach
+            window = np.flatnonzero(((self.node_xy >= low) & (self.node_xy <= high)).all(axis=1))
+            if len(window) < self.n_nodes:
+                matrix = matrix[window][:, window]
+                local = np.searchsorted(window, sources)
+            else:
+                window, local = np.arange(self.n_nodes), sources
+            for batch in disjoint_batches(self.node_xy[window], local, reach_m=reach):
                 dist, _, owner = dijkstra(matrix, indices=batch, limit=radius_m, min_only=True,
                                           return_predecessors=True)
                 node = np.flatnonzero(np.isfinite(dist))
-                parts.append((owner[node].astype(np.int64), node, dist[node]))
+                parts.append((window[owner[node]], window[node], dist[node]))
         if not parts:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), np.empty(0)
         source, node, distance = (np.concatenate(p) for p in zip(*parts, strict=True))
@@ -613,7 +623,7 @@ class StreetIndex:
         at = np.arange(len(owner)) - np.repeat(np.cumsum(count) - count, count) + first[owner]
         segment = incidence.indices[at].astype(np.int64)
         source, distance = source[owner], distance[owner]
-        order = np.argsort(source * max(self.n_segments, 1) + segment, kind="stable")
+        order = np.argsort(source * max(self.n_segments, 1) + segment)
         source, segment, distance = source[order], segment[order], distance[order]
         heads = np.flatnonzero(np.r_[True, (source[1:] != source[:-1]) | (segment[1:] != segment[:-1])])
         if len(heads) == 0:
