@@ -32,21 +32,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import shapely
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
-from matplotlib.patches import PathPatch
+from matplotlib.patches import Circle, PathPatch
 from matplotlib.path import Path as MplPath
 from scipy.sparse.csgraph import dijkstra
 
 from passages._errors import InputError
-from passages._figures import literal_text
+from passages._figures import literal_text, png_bytes
 from passages._io import OutputSet, writing_to
 from passages.coverage import Coverage, CoverageModel
 from passages.footbeats import Footbeat
@@ -561,7 +558,7 @@ def street_path(geometries: np.ndarray) -> MplPath:
     return MplPath(coords, codes)
 
 
-def _draw_map(ax: plt.Axes, plan: Plan, duty: Assignment, model: CoverageModel, _: Callable[[str], str]) -> None:
+def _draw_map(ax: Axes, plan: Plan, duty: Assignment, model: CoverageModel, _: Callable[[str], str]) -> None:
     """Draw the streets around the duty, the passages, the hot segments and the post or loop."""
     index = plan.index
     if duty.footbeat is not None:
@@ -593,7 +590,7 @@ def _draw_map(ax: plt.Axes, plan: Plan, duty: Assignment, model: CoverageModel, 
     else:
         assert duty.node is not None
         x, y = index.node_xy[index.node_positions([duty.node])[0]]
-        ax.add_patch(plt.Circle((x, y), model.radius_m, fill=False, ec=colour, ls="--", lw=1.2))
+        ax.add_patch(Circle((x, y), model.radius_m, fill=False, ec=colour, ls="--", lw=1.2))
         ax.annotate("P", (x, y), ha="center", va="center", fontsize=10, fontweight="bold", color="white",
                     bbox={"boxstyle": "square,pad=0.3", "fc": colour, "ec": "white"})
     ax.set_xlim(xmin, xmax)
@@ -616,7 +613,7 @@ def briefing_page(plan: Plan, coverage: Coverage, model: CoverageModel, duty: As
     """
     _ = translator(check_lang(lang))
     bells = bells or {}
-    fig = plt.figure(figsize=PAGE_INCHES)
+    fig = Figure(figsize=PAGE_INCHES)
     officer = _("Officer {officer}").format(officer=duty.officer)
     head = f"{officer} · {duty.window} · {plan.area.name}"
     fig.text(0.06, 0.965, head, fontsize=15, fontweight="bold", va="top")
@@ -806,10 +803,8 @@ def write_briefings(plan: Plan, coverage: Coverage, model: CoverageModel, out_di
         for duty in assignments(coverage):
             fig = briefing_page(plan, coverage, model, duty, bells=bells, scenario=scenario, lang=lang)
             pdf.savefig(fig)
-            png = io.BytesIO()
-            fig.savefig(png, format="png", dpi=PNG_DPI, metadata={"Software": None})
-            pages[f"{name}-officer{duty.officer}-{duty.window.split('-')[0].replace(':', '')}.png"] = png.getvalue()
-            plt.close(fig)
+            png = png_bytes(fig, dpi=PNG_DPI, metadata={"Software": None})
+            pages[f"{name}-officer{duty.officer}-{duty.window.split('-')[0].replace(':', '')}.png"] = png
     with writing_to(out_dir, Path(out_dir) if not isinstance(out_dir, OutputSet) else out_dir.target,
                     owns=(f"{name}.pdf", f"{name}-officer*.png")) as out:
         written = {"pdf": out.write(f"{name}.pdf", pdf_buffer.getvalue())}
