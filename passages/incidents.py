@@ -378,6 +378,112 @@ def load_incidents(
                        report=report)
 
 
+class IncidentScan:
+    """Incident files read once for one area: every row that passes the tests needing no parameter.
+
+    :func:`passages.incidents.load_incidents` reads, screens and weighs in one pass. Here that
+    pass is cut in two where the plan parameters start: reading keeps every row inside the
+    study area with usable coordinates, date, time and weight (the whole day, every weekday
+    and category), and :meth:`select` applies the parameters' tests to those rows in
+    ``load_incidents``'s order (weekdays, time windows, categories, then lookback, duplicate
+    ids and recency), with the same helpers, so that ``select(windows=..., weekdays=...,
+    categories=..., half_life_days=..., lookback_days=...)`` equals ``load_incidents(paths,
+    area=area, ...)`` with those options (points and report) for a fraction of its time. The
+    warm plans of :class:`passages.plan.PlanInputs` (and the service's what-ifs) use it to
+    change time windows without reading a file again.
+
+    Attributes
+    ----------
+    today
+        The day rows dated after which are dropped (Los Angeles date when read).
+    """
+
+    def __init__(self, paths: Sequence[Path], area: Area) -> None:
+        self.area = area
+        self.today = _today()
+        wide = replace(
+            _options(windows=(), weekdays=(), categories=None, half_life_days=None, lookback_days=None),
+            intervals=(), weekdays=None, categories=None)
+        screen = _Screen(area=area, options=wide, today=pd.Timestamp(self.today))
+        files = _as_paths(list(paths))
+        names = _display_names(files)
+        self.parts = [_scan_file(path, name, fmt=None, columns=None, screen=screen)
+                      for path, name in zip(files, names, strict=True)]
+        dated = [part.newest for part in self.parts if part.has_dates and part.newest is not None]
+        self.reference: pd.Timestamp | None = max(dated) if dated else None
+
+    def select(
+        self,
+        *,
+        windows: Sequence[str] | None = None,
+        weekdays: Sequence[int] | None = None,
+        categories: Sequence[str] | None = None,
+        half_life_days: float | None = None,
+        lookback_days: float | None = None,
+    ) -> IncidentSet:
+        """Return the incidents of these windows, weekdays, categories, half-life and lookback.
+
+        The options mean what they mean to :func:`load_incidents` (defaults from
+        :mod:`passages.settings`), and the result equals its result with them.
+        """
+        options = _options(windows=windows, weekdays=weekdays, categories=categories,
+                           half_life_days=half_life_days, lookback_days=lookback_days)
+        parts = [self._screened(part, options) for part in self.parts]
+        # the same incident (DR_NO) often sits in several extracts: counted once, as load_incidents does
+        all_ids = pd.concat([part.kept["source_id"] for part in parts], ignore_index=True)
+        repeated = all_ids.duplicated(keep="first").to_numpy(dtype=bool)
+        points: list[gpd.GeoDataFrame] = []
+        report = IncidentReport()
+        start = 0
+        for part in parts:
+            duplicate = repeated[start:start + len(part.kept)]
+            start += len(part.kept)
+            part_points, part_report = _weigh(part, duplicate, area=self.area, options=options,
+                                                     reference=self.reference)
+            points.append(part_points)
+            report = report.merge(part_report)
+        if self.reference is not None and np.isfinite(options.half_life_days):
+            report.notes.append(
+                f"recency weight: half-life {options.half_life_days:g} days, ages counted from "
+                f"{self.reference.date().isoformat()}")
+        if report.used == 0:
+            report.notes.append(
+                f"no incident is left to score: none of the {report.rows_read} rows read is inside the "
+                "study area, the time windows and the filters (see the dropped counts); every street "
+                "would have zero risk")
+        combined = pd.concat(points, ignore_index=True) if len(points) > 1 else points[0]
+        return IncidentSet(points=gpd.GeoDataFrame(combined, geometry="geometry", crs=self.area.crs), report=report)
+
+    @staticmethod
+    def _screened(part: _Scanned, options: _Options) -> _Scanned:
+        """The file's rows after the parameter tests of ``load_incidents``'s per-row screen, with their counts."""
+        rows = part.kept
+        count = len(rows)
+        reason = np.zeros(count, dtype=np.int64)
+
+        def drop(mask: np.ndarray, label: str) -> None:
+            reason[(reason == 0) & mask] = DROP_REASONS.index(label) + 1
+
+        if part.has_dates and options.weekdays is not None:
+            weekday = pd.DatetimeIndex(rows["date"]).day_of_week.to_numpy(dtype=float, na_value=np.nan)
+            drop(~np.isin(weekday, sorted(options.weekdays)), OUTSIDE_WEEKDAYS)
+        share = np.ones(count)
+        if options.intervals and part.time_kind == "minute":
+            share = _in_windows(rows["minute"].to_numpy(dtype=float), options.intervals).astype(float)
+        elif options.intervals and part.time_kind == "hour":
+            share = _hour_overlap(rows["hour_bin"].to_numpy(dtype=float) * 60, options.intervals)
+        drop(~(share > 0), OUTSIDE_WINDOW)
+        if options.categories is not None:
+            drop(~np.isin(rows["category"].to_numpy(dtype=object), sorted(options.categories)),
+                 CATEGORY_NOT_SELECTED)
+        keep = reason == 0
+        # read with a window share of 1: the weight is base x severity, and times the share here
+        kept = rows.loc[keep].reset_index(drop=True).assign(
+            weight=rows["weight"].to_numpy(dtype=float)[keep] * share[keep])
+        counts = part.counts + np.bincount(reason, minlength=len(part.counts))
+        return replace(part, kept=kept, counts=counts)
+
+
 def _today() -> datetime.date:
     """Return today's date in Los Angeles, the local time of the incident data."""
     return datetime.datetime.now(zoneinfo.ZoneInfo(_TIMEZONE)).date()

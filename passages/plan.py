@@ -14,7 +14,6 @@ answer "what if" in a fraction of a second). :func:`make_plan` is the two halves
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import threading
 import warnings
@@ -35,7 +34,7 @@ from passages._errors import EmptyResultError, InputError
 from passages._io import OutputSet, writing_to
 from passages._names import slug
 from passages.areas import Area
-from passages.incidents import IncidentReport, IncidentSet
+from passages.incidents import IncidentReport, IncidentScan, IncidentSet
 from passages.network import load_network
 from passages.places import PLACE_KINDS, load_places, osm_places_online, snap_places
 from passages.risk import RiskScore, add_edge_risk, score_segments
@@ -266,106 +265,6 @@ class _Memo(Generic[_T]):
         return value
 
 
-class _IncidentScan:
-    """Incident files read once for one area: every row that passes the tests needing no parameter.
-
-    :func:`passages.incidents.load_incidents` reads, screens and weighs in one pass. Here that
-    pass is cut in two where the plan parameters start: reading keeps every row inside the
-    study area with usable coordinates, date, time and weight (the whole day, every weekday
-    and category), and :meth:`select` applies the parameters' tests to those rows in
-    ``load_incidents``'s order (weekdays, time windows, categories, then lookback, duplicate
-    ids and recency), with its own helpers, so that ``select(params)`` equals
-    ``load_incidents(paths, area=area, windows=params.windows, weekdays=..., categories=...,
-    half_life_days=..., lookback_days=...)`` (points and report) for a fraction of its time.
-
-    Attributes
-    ----------
-    today
-        The day rows dated after which are dropped (Los Angeles date when read).
-    """
-
-    def __init__(self, paths: Sequence[Path], area: Area) -> None:
-        from passages import _incident_parsing as parsing
-        from passages import incidents as reader
-
-        self.area = area
-        self.today = reader._today()
-        wide = dataclasses.replace(
-            reader._options(windows=(), weekdays=(), categories=None, half_life_days=None, lookback_days=None),
-            intervals=(), weekdays=None, categories=None)
-        screen = reader._Screen(area=area, options=wide, today=pd.Timestamp(self.today))
-        files = parsing._as_paths(list(paths))
-        names = parsing._display_names(files)
-        self.parts = [reader._scan_file(path, name, fmt=None, columns=None, screen=screen)
-                      for path, name in zip(files, names, strict=True)]
-        dated = [part.newest for part in self.parts if part.has_dates and part.newest is not None]
-        self.reference: pd.Timestamp | None = max(dated) if dated else None
-
-    def select(self, params: PlanParameters) -> IncidentSet:
-        """Return the incidents of ``params``' windows, weekdays, categories, half-life and lookback."""
-        from passages import incidents as reader
-
-        options = reader._options(windows=params.windows, weekdays=params.weekdays,
-                                  categories=params.categories or None, half_life_days=params.half_life_days,
-                                  lookback_days=params.lookback_days)
-        parts = [self._screened(part, options) for part in self.parts]
-        # the same incident (DR_NO) often sits in several extracts: counted once, as load_incidents does
-        all_ids = pd.concat([part.kept["source_id"] for part in parts], ignore_index=True)
-        repeated = all_ids.duplicated(keep="first").to_numpy(dtype=bool)
-        points: list[gpd.GeoDataFrame] = []
-        report = IncidentReport()
-        start = 0
-        for part in parts:
-            duplicate = repeated[start:start + len(part.kept)]
-            start += len(part.kept)
-            part_points, part_report = reader._weigh(part, duplicate, area=self.area, options=options,
-                                                     reference=self.reference)
-            points.append(part_points)
-            report = report.merge(part_report)
-        if self.reference is not None and np.isfinite(options.half_life_days):
-            report.notes.append(
-                f"recency weight: half-life {options.half_life_days:g} days, ages counted from "
-                f"{self.reference.date().isoformat()}")
-        if report.used == 0:
-            report.notes.append(
-                f"no incident is left to score: none of the {report.rows_read} rows read is inside the "
-                "study area, the time windows and the filters (see the dropped counts); every street "
-                "would have zero risk")
-        combined = pd.concat(points, ignore_index=True) if len(points) > 1 else points[0]
-        return IncidentSet(points=gpd.GeoDataFrame(combined, geometry="geometry", crs=self.area.crs), report=report)
-
-    @staticmethod
-    def _screened(part: Any, options: Any) -> Any:
-        """The file's rows after the parameter tests of ``load_incidents``'s per-row screen, with their counts."""
-        from passages import incidents as reader
-
-        rows = part.kept
-        count = len(rows)
-        reason = np.zeros(count, dtype=np.int64)
-
-        def drop(mask: np.ndarray, label: str) -> None:
-            reason[(reason == 0) & mask] = reader.DROP_REASONS.index(label) + 1
-
-        if part.has_dates and options.weekdays is not None:
-            weekday = pd.DatetimeIndex(rows["date"]).day_of_week.to_numpy(dtype=float, na_value=np.nan)
-            drop(~np.isin(weekday, sorted(options.weekdays)), reader.OUTSIDE_WEEKDAYS)
-        share = np.ones(count)
-        if options.intervals and part.time_kind == "minute":
-            share = reader._in_windows(rows["minute"].to_numpy(dtype=float), options.intervals).astype(float)
-        elif options.intervals and part.time_kind == "hour":
-            share = reader._hour_overlap(rows["hour_bin"].to_numpy(dtype=float) * 60, options.intervals)
-        drop(~(share > 0), reader.OUTSIDE_WINDOW)
-        if options.categories is not None:
-            drop(~np.isin(rows["category"].to_numpy(dtype=object), sorted(options.categories)),
-                 reader.CATEGORY_NOT_SELECTED)
-        keep = reason == 0
-        # read with a window share of 1: the weight is base x severity, and times the share here
-        kept = rows.loc[keep].reset_index(drop=True).assign(
-            weight=rows["weight"].to_numpy(dtype=float)[keep] * share[keep])
-        counts = part.counts + np.bincount(reason, minlength=len(part.counts))
-        return dataclasses.replace(part, kept=kept, counts=counts)
-
-
 @dataclass(frozen=True)
 class _StageKeys:
     """The parameters each stage of a plan depends on (its own and those of the stages before it)."""
@@ -421,7 +320,7 @@ class PlanInputs:
     MEMO_SIZE = 8
 
     def __init__(self, area: Area, files: InputFiles, graph: nx.MultiDiGraph, index: StreetIndex,
-                 places: gpd.GeoDataFrame, sources: list[str], incidents: _IncidentScan,
+                 places: gpd.GeoDataFrame, sources: list[str], incidents: IncidentScan,
                  notes: Mapping[str, list[str]]) -> None:
         self.area = area
         self.files = files
@@ -520,7 +419,9 @@ class PlanInputs:
         places, snap_notes = self._snapped.get(keys.snap, lambda: _noting(
             lambda: snap_places(self.places, index, max_snap_m=params.place_snap_m)))
         incident_set, select_notes = self._selected.get(keys.incidents, lambda: _noting(
-            lambda: self._incidents.select(params)))
+            lambda: self._incidents.select(
+                windows=params.windows, weekdays=params.weekdays, categories=params.categories or None,
+                half_life_days=params.half_life_days, lookback_days=params.lookback_days)))
         report = incident_set.report
         if report.used == 0:
             dropped = "; ".join(f"{reason} {count:,}" for reason, count in report.dropped.items() if count) or "none"
@@ -610,7 +511,7 @@ def load_plan_inputs(
         sources.append("Places: OpenStreetMap via Overpass")
 
     step("incidents")
-    scan, notes["incidents"] = _noting(lambda: _IncidentScan(files.incidents, area))
+    scan, notes["incidents"] = _noting(lambda: IncidentScan(files.incidents, area))
     return PlanInputs(area, files, graph, index, places, sources, scan, notes)
 
 

@@ -22,7 +22,8 @@ from geopandas.testing import assert_geodataframe_equal
 
 from passages._errors import EmptyResultError, InputError
 from passages.areas import Area, load_areas
-from passages.plan import Plan, PlanInputs, _IncidentScan, input_files, load_plan_inputs, make_plan
+from passages.incidents import IncidentScan
+from passages.plan import Plan, PlanInputs, input_files, load_plan_inputs, make_plan
 from passages.scenarios import CoverageParameters, PlanParameters
 
 #: Parameter sets a planner tries one after another: each changes what the one before set.
@@ -170,7 +171,7 @@ def test_selecting_read_incidents_equals_load_incidents(shared_data: Path, slug:
 
     area = load_areas()[slug].with_radius(4000)
     files = [shared_data / name for name in LAPD_FILES]
-    scan = _IncidentScan(files, area)
+    scan = IncidentScan(files, area)
     for params in (
         PlanParameters(),
         PlanParameters(windows=("00:00-24:00",), weekdays=tuple(range(7)), categories=("violent",),
@@ -179,14 +180,15 @@ def test_selecting_read_incidents_equals_load_incidents(shared_data: Path, slug:
                        lookback_days=800.0),
         PlanParameters(windows=("07:10-07:50",), weekdays=(0,), half_life_days=5.0),
     ):
-        selected = scan.select(params)
-        expected = load_incidents(files, area=area, windows=params.windows, weekdays=params.weekdays,
-                                  categories=params.categories or None, half_life_days=params.half_life_days,
-                                  lookback_days=params.lookback_days)
+        options = {"windows": params.windows, "weekdays": params.weekdays,
+                   "categories": params.categories or None, "half_life_days": params.half_life_days,
+                   "lookback_days": params.lookback_days}
+        selected = scan.select(**options)
+        expected = load_incidents(files, area=area, **options)
         assert_geodataframe_equal(selected.points, expected.points)
         assert selected.report == expected.report
         assert expected.report.used > 0
-    assert "duplicate id" in scan.select(PlanParameters()).report.dropped or slug == "south-la"
+    assert "duplicate id" in scan.select().report.dropped or slug == "south-la"
 
 
 def test_covering_from_kept_inputs_equals_covering_the_cold_plan(inputs: PlanInputs, downtown: Area,
