@@ -1,12 +1,14 @@
 """Figures drawn with text taken from users' files, shown as the letters it holds; fast PNG text.
 
 :func:`literal_text` makes matplotlib print names as written. :func:`png_bytes` renders a
-figure to PNG with an Agg canvas that draws the lines of a fixed-width font (the lists of
-a briefing sheet, in DejaVu Sans Mono) from glyph bitmaps rendered once per process,
-instead of asking FreeType for every letter of every line again (about 0.15 ms a letter,
-most of a text-heavy page's PNG time). Other text, and a line the cache cannot draw as
-FreeType would (rotated, mathtext, a letter outside the simple scripts or missing from the
-font), is drawn by matplotlib as usual.
+figure to PNG with an Agg canvas that draws text from bitmaps FreeType renders once per
+process: the lines of a fixed-width font (the lists of a briefing sheet, in DejaVu Sans
+Mono) letter by letter from cached glyphs, other lines whole from a cache of recent lines
+(a page's footer and map labels repeat on every page). Matplotlib's own Agg text asks
+FreeType for every letter of every line again, about 0.15 ms a letter, most of a
+text-heavy page's PNG time. A line neither cache can draw as FreeType would (rotated,
+mathtext, a letter outside the simple scripts or missing from the font) is drawn by
+matplotlib as usual.
 """
 
 from __future__ import annotations
@@ -35,6 +37,11 @@ def literal_text() -> AbstractContextManager[Any]:
     return matplotlib.rc_context({"text.parse_math": False, "text.usetex": False})
 
 
+#: zlib level of :func:`png_bytes`: on briefing pages (white paper, flat colours) level 3 takes
+#: about two thirds of the time of Pillow's default 6 and gives files no larger.
+PNG_COMPRESS_LEVEL = 3
+
+
 def png_bytes(figure: Figure, *, dpi: float, metadata: dict[str, str | None] | None = None) -> bytes:
     """Return the figure as PNG bytes, its fixed-width text drawn from cached glyphs.
 
@@ -51,10 +58,13 @@ def png_bytes(figure: Figure, *, dpi: float, metadata: dict[str, str | None] | N
         Resolution (dots per inch).
     metadata
         PNG text chunks, as for :meth:`matplotlib.figure.Figure.savefig`.
+
+    The PNG is compressed at zlib level :data:`PNG_COMPRESS_LEVEL`.
     """
     _canvas_class()(figure)
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=dpi, metadata=metadata)
+    figure.savefig(buffer, format="png", dpi=dpi, metadata=metadata,
+                   pil_kwargs={"compress_level": PNG_COMPRESS_LEVEL})
     return buffer.getvalue()
 
 
@@ -116,6 +126,36 @@ def _glyphs(font: Any, path: str, size: float, dpi: float, flags: Any, antialias
     return glyphs
 
 
+#: Most lines of proportional text kept by :func:`_line` (a bitmap of a few kilobytes each).
+LINE_CACHE_SIZE = 512
+
+
+@functools.lru_cache(maxsize=LINE_CACHE_SIZE)
+def _line(path: str, size: float, dpi: float, flags: Any, antialiased: bool, text: str) -> _Glyph | None:
+    """Return a whole line of text as FreeType lays it out and renders it, or None when it must go through matplotlib.
+
+    The layout (kerning, ligatures) is FreeType's and libraqm's, as in matplotlib's own
+    measure of the line; the bitmap is FreeType's, each letter on a whole pixel.
+    """
+    from matplotlib.font_manager import get_font
+
+    font = get_font(path)
+    if not all(_simple(letter) and font.get_char_index(ord(letter)) for letter in text):
+        return None
+    font.clear()
+    font.set_size(size, dpi)
+    font.set_text(text, 0.0, flags=flags)
+    font.draw_glyphs_to_bitmap(antialiased=antialiased)
+    image = np.array(font.get_image(), dtype=np.uint8)
+    width, height = font.get_width_height()
+    descent = font.get_descent()
+    offset, _ = font.get_bitmap_offset()
+    # a line's bitmap starts a pixel further right than a lone letter's (measured against
+    # matplotlib's own drawing: tests/test_figures.py)
+    return _Glyph(image=image, left=offset / 64 + 1, below=descent / 64, low=-descent, high=height - descent,
+                  advance=width / 64)
+
+
 def _render(font: Any, size: float, dpi: float, flags: Any, antialiased: bool, letter: str) -> _Glyph | None:
     """Render one letter alone with FreeType as matplotlib's Agg renderer sets the font up."""
     if not _simple(letter) or font.get_char_index(ord(letter)) == 0:
@@ -144,16 +184,19 @@ def _canvas_class() -> type:
     from matplotlib.ft2font import FaceFlags
 
     class GlyphCacheRenderer(RendererAgg):
-        """Agg renderer that draws lines of a fixed-width font from :data:`_GLYPHS`."""
+        """Agg renderer that draws text from :data:`_GLYPHS` (fixed-width fonts) and :func:`_line` (others)."""
 
         def _cached(self, text: str, prop: Any, antialiased: bool = True) -> list[_Glyph] | None:
+            """Return the line as cached bitmaps: one per letter, or one for the whole line."""
             if not text:
                 return None
             path = findfont(prop)
             font = get_font(path)
-            if FaceFlags.FIXED_WIDTH not in font.face_flags:
-                return None
-            return _glyphs(font, path, prop.get_size_in_points(), self.dpi, get_hinting_flag(), antialiased, text)
+            size, flags = prop.get_size_in_points(), get_hinting_flag()
+            if FaceFlags.FIXED_WIDTH in font.face_flags:
+                return _glyphs(font, path, size, self.dpi, flags, antialiased, text)
+            line = _line(path, size, self.dpi, flags, antialiased, text)
+            return None if line is None else [line]
 
         def get_text_width_height_descent(self, s: str, prop: Any, ismath: Any) -> tuple[float, float, float]:
             glyphs = None if ismath else self._cached(s, prop)
@@ -172,13 +215,16 @@ def _canvas_class() -> type:
             if glyphs is None:
                 super().draw_text(gc, x, y, s, prop, angle, ismath=ismath, mtext=mtext)
                 return
-            # y runs down from the top here; each letter lands on a whole pixel, as FreeType
-            # placed them when matplotlib drew a line as one bitmap
+            # y runs down from the top here; each bitmap lands on a whole pixel, as FreeType
+            # placed the letters when matplotlib drew a line as one bitmap
             lefts, bottoms, pen = [], [], x
             for glyph in glyphs:
                 lefts.append(round(pen + glyph.left) - 1)
                 bottoms.append(round(y + glyph.below) + 1)
                 pen += glyph.advance
+            if len(glyphs) == 1:
+                self._renderer.draw_text_image(glyphs[0].image, lefts[0], bottoms[0], 0, gc)
+                return
             left, right = min(lefts), max(a + g.image.shape[1] for a, g in zip(lefts, glyphs, strict=True))
             top = min(b - g.image.shape[0] for b, g in zip(bottoms, glyphs, strict=True))
             bottom = max(bottoms)

@@ -28,7 +28,7 @@ def _pixels(png: bytes) -> np.ndarray:
 
 
 def _page(text: str, **kwargs: Any) -> Figure:
-    figure = Figure(figsize=(8.5, 6))
+    figure = Figure(figsize=(8.5, 11))
     figure.text(0.05, 0.95, text, va="top", **kwargs)
     return figure
 
@@ -43,10 +43,12 @@ def test_cached_glyphs_measure_lines_as_freetype_does(size: float) -> None:
                 RendererAgg.get_text_width_height_descent(renderer, line, prop, False)), line
 
 
-def test_a_page_of_fixed_width_text_reads_as_matplotlib_draws_it() -> None:
+@pytest.mark.parametrize("style", [{"family": "DejaVu Sans Mono", "fontsize": 8.2}, {"fontsize": 9.5},
+                                   {"fontsize": 15, "fontweight": "bold"}, {"fontsize": 7, "color": "#4d4d4d"}])
+def test_a_page_of_text_reads_as_matplotlib_draws_it(style: dict[str, Any]) -> None:
     text = "\n".join(LINES * 3)
     with literal_text():
-        figure = _page(text, family="DejaVu Sans Mono", fontsize=8.2)
+        figure = _page(text, **style)
         plain = io.BytesIO()
         figure.savefig(plain, format="png", dpi=110)
         ours = _pixels(png_bytes(figure, dpi=110))
@@ -59,7 +61,7 @@ def test_a_page_of_fixed_width_text_reads_as_matplotlib_draws_it() -> None:
     assert len(lines) == sum(1 for line in LINES * 3 if line.strip())
     for rows in lines:
         band_ours, band_theirs = ink_ours[rows].sum(axis=0), ink_theirs[rows].sum(axis=0)
-        assert band_ours.sum() == pytest.approx(band_theirs.sum(), rel=0.01)
+        assert band_ours.sum() == pytest.approx(band_theirs.sum(), rel=0.01, abs=40)
         columns_ours, columns_theirs = np.flatnonzero(band_ours), np.flatnonzero(band_theirs)
         assert abs(columns_ours[0] - columns_theirs[0]) <= 1 and abs(columns_ours[-1] - columns_theirs[-1]) <= 1
         # the letters in the same places: the column profiles line up best where they are
@@ -74,10 +76,10 @@ def test_a_page_of_fixed_width_text_reads_as_matplotlib_draws_it() -> None:
 
 
 def test_text_the_cache_cannot_draw_goes_through_matplotlib() -> None:
-    # right-to-left (joined) and combining letters, a proportional font, rotated text: as matplotlib draws them
+    # right-to-left (joined) and combining letters, rotated text: drawn as matplotlib draws them
     mono = {"family": "DejaVu Sans Mono"}
-    for text, kwargs in [("بيت Main St", mono), ("Cafe\u0301 Main St", mono), ("Officer 1 · 07:00", {}),
-                         ("200 m", {**mono, "rotation": 30})]:
+    for text, kwargs in [("بيت Main St", mono), ("Cafe\u0301 Main St", mono), ("بيت Main St", {}),
+                         ("200 m", {**mono, "rotation": 30}), ("200 m", {"rotation": 90})]:
         with literal_text():
             figure = _page(text, fontsize=9, **kwargs)
             plain = io.BytesIO()
