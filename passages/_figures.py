@@ -43,12 +43,14 @@ PNG_COMPRESS_LEVEL = 3
 
 
 def png_bytes(figure: Figure, *, dpi: float, metadata: dict[str, str | None] | None = None) -> bytes:
-    """Return the figure as PNG bytes, its fixed-width text drawn from cached glyphs.
+    """Return the figure as PNG bytes, its text drawn from cached bitmaps.
 
     The page reads as with ``figure.savefig(format="png")``: the same glyphs (FreeType's,
     hinted as matplotlib hints them) at the same line positions, each letter placed on a
     whole pixel. The figure keeps the canvas (a :class:`~matplotlib.figure.Figure` made
-    without pyplot; saving it to PDF afterwards works as before).
+    without pyplot; saving it to PDF afterwards works as before). The same as
+    :func:`encode_png` of :func:`render_rgba`, which a caller can run apart (Pillow lets
+    other threads run while it compresses).
 
     Parameters
     ----------
@@ -57,14 +59,48 @@ def png_bytes(figure: Figure, *, dpi: float, metadata: dict[str, str | None] | N
     dpi
         Resolution (dots per inch).
     metadata
-        PNG text chunks, as for :meth:`matplotlib.figure.Figure.savefig`.
-
-    The PNG is compressed at zlib level :data:`PNG_COMPRESS_LEVEL`.
+        PNG text chunks, as for :meth:`matplotlib.figure.Figure.savefig` (a ``None``
+        value leaves the chunk out).
     """
-    _canvas_class()(figure)
+    return encode_png(render_rgba(figure, dpi=dpi), dpi=dpi, metadata=metadata)
+
+
+def render_rgba(figure: Figure, *, dpi: float) -> np.ndarray:
+    """Return the figure drawn at ``dpi`` (dots per inch) as RGBA pixels, rows from the top.
+
+    Drawn as :meth:`~matplotlib.figure.Figure.savefig` draws it, with the canvas of
+    :func:`png_bytes`.
+    """
+    canvas = _canvas_class()(figure)
+    raw = io.BytesIO()
+    figure.savefig(raw, format="raw", dpi=dpi)
+    width, height = canvas.renderer.width, canvas.renderer.height
+    return np.frombuffer(raw.getvalue(), dtype=np.uint8).reshape(int(height), int(width), 4)
+
+
+def encode_png(rgba: np.ndarray, *, dpi: float, metadata: dict[str, str | None] | None = None) -> bytes:
+    """Return RGBA pixels as PNG bytes as matplotlib writes them, at zlib level :data:`PNG_COMPRESS_LEVEL`.
+
+    Parameters
+    ----------
+    rgba
+        Pixels, ``(rows, columns, 4)`` bytes, rows from the top.
+    dpi
+        Resolution written in the file (dots per inch).
+    metadata
+        PNG text chunks; ``Software`` is matplotlib's unless given (``None`` leaves a
+        chunk out).
+    """
+    from PIL import Image, PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    chunks = {"Software": f"Matplotlib version{matplotlib.__version__}, https://matplotlib.org/", **(metadata or {})}
+    for key, value in chunks.items():
+        if value is not None:
+            info.add_text(key, value)
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=dpi, metadata=metadata,
-                   pil_kwargs={"compress_level": PNG_COMPRESS_LEVEL})
+    Image.fromarray(rgba).save(buffer, format="png", pnginfo=info, dpi=(dpi, dpi),
+                               compress_level=PNG_COMPRESS_LEVEL)
     return buffer.getvalue()
 
 

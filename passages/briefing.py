@@ -22,12 +22,14 @@ writes them, and warnings for the planner stay in English.
 from __future__ import annotations
 
 import difflib
+import functools
 import io
 import math
 import re
 import warnings
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -43,7 +45,7 @@ from matplotlib.path import Path as MplPath
 from scipy.sparse.csgraph import dijkstra
 
 from passages._errors import InputError
-from passages._figures import literal_text, png_bytes
+from passages._figures import encode_png, literal_text, render_rgba
 from passages._io import OutputSet, writing_to
 from passages.coverage import Coverage, CoverageModel
 from passages.footbeats import Footbeat
@@ -797,19 +799,21 @@ def write_briefings(plan: Plan, coverage: Coverage, model: CoverageModel, out_di
     for note in match_bells(bells, plan.places, area_name=plan.area.name)[1]:
         warnings.warn(note, UserWarning, stacklevel=2)
     pdf_buffer = io.BytesIO()
-    pages: dict[str, bytes] = {}
-    with literal_text(), PdfPages(pdf_buffer, metadata={"Creator": "passages", "Producer": "passages",
-                                                        "CreationDate": None}) as pdf:
+    pages: dict[str, Future[bytes]] = {}
+    # each PNG is compressed in a thread (Pillow lets Python run meanwhile) while the next page is drawn
+    with literal_text(), ThreadPoolExecutor(max_workers=1) as encoder, PdfPages(
+            pdf_buffer, metadata={"Creator": "passages", "Producer": "passages", "CreationDate": None}) as pdf:
         for duty in assignments(coverage):
             fig = briefing_page(plan, coverage, model, duty, bells=bells, scenario=scenario, lang=lang)
             pdf.savefig(fig)
-            png = png_bytes(fig, dpi=PNG_DPI, metadata={"Software": None})
-            pages[f"{name}-officer{duty.officer}-{duty.window.split('-')[0].replace(':', '')}.png"] = png
+            pixels = render_rgba(fig, dpi=PNG_DPI)
+            pages[f"{name}-officer{duty.officer}-{duty.window.split('-')[0].replace(':', '')}.png"] = encoder.submit(
+                functools.partial(encode_png, pixels, dpi=PNG_DPI, metadata={"Software": None}))
     with writing_to(out_dir, Path(out_dir) if not isinstance(out_dir, OutputSet) else out_dir.target,
                     owns=(f"{name}.pdf", f"{name}-officer*.png")) as out:
         written = {"pdf": out.write(f"{name}.pdf", pdf_buffer.getvalue())}
-        for file_name, data in pages.items():
-            written[file_name] = out.write(file_name, data)
+        for file_name, png in pages.items():
+            written[file_name] = out.write(file_name, png.result())
     return written
 
 
