@@ -11,6 +11,7 @@ import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import shapely
@@ -85,7 +86,11 @@ class NodePairs:
         multi = size[row] > 1
         indptr = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(np.bincount(src[first], minlength=n), out=indptr[1:])
-        return cls(keys[first], dst[first], indptr, seg[first], row[multi], seg[multi])
+        # scipy keeps CSR indices as int32 when they fit: given so, it does not convert them per matrix
+        small = max(n, len(keys)) < 2**31 - 1
+        index_type = np.int32 if small else np.int64
+        return cls(keys[first], dst[first].astype(index_type), indptr.astype(index_type), seg[first], row[multi],
+                   seg[multi])
 
 
 def square_tiles(node_xy: np.ndarray, sources: np.ndarray, *, reach_m: float, tile_m: float
@@ -105,6 +110,19 @@ def square_tiles(node_xy: np.ndarray, sources: np.ndarray, *, reach_m: float, ti
         strip = by_x[np.searchsorted(sorted_x, low[0], "left") : np.searchsorted(sorted_x, high[0], "right")]
         y = xy[strip, 1]
         yield group, np.sort(strip[(y >= low[1]) & (y <= high[1])])
+
+
+def run_starts(*keys: np.ndarray) -> np.ndarray:
+    """Return where each run of equal consecutive rows of ``keys`` starts (a boolean mask; ``np.r_`` costs more)."""
+    n = len(keys[0])
+    starts = np.empty(n, dtype=bool)
+    if n:
+        starts[0] = True
+        changed = keys[0][1:] != keys[0][:-1]
+        for key in keys[1:]:
+            changed |= key[1:] != key[:-1]
+        starts[1:] = changed
+    return starts
 
 
 def disjoint_batches(node_xy: np.ndarray, sources: np.ndarray, *, reach_m: float) -> list[np.ndarray]:
@@ -135,7 +153,7 @@ def disjoint_batches(node_xy: np.ndarray, sources: np.ndarray, *, reach_m: float
     cell = np.floor((node_xy[sources] - node_xy[sources].min(axis=0)) / side).astype(np.int64)
     key = cell[:, 0] * (int(cell[:, 1].max()) + 1) + cell[:, 1]
     order = np.lexsort((sources, key))
-    heads = np.r_[True, key[order][1:] != key[order][:-1]]
+    heads = run_starts(key[order])
     head_of = np.maximum.accumulate(np.where(heads, np.arange(len(order)), 0))
     rank = np.empty(len(order), dtype=np.int64)
     rank[order] = np.arange(len(order)) - head_of
@@ -168,28 +186,51 @@ def first_of_ties(query_idx: np.ndarray, tree_idx: np.ndarray, distance: np.ndar
     return query_idx[first], tree_idx[first], distance[first]
 
 
-def walk_back_all(pred: np.ndarray, rows: np.ndarray, origins: np.ndarray, targets: np.ndarray) -> list[np.ndarray]:
+#: A predecessor row is turned into a Python list when at least this many paths per node of
+#: the row start from it (a list lookup costs a quarter of ``ndarray.item``, but listing the
+#: row costs a pass over all its nodes).
+LIST_STEPS_PER_NODE = 1 / 200
+
+
+def walk_back_all(pred: np.ndarray, rows: np.ndarray, origins: np.ndarray, targets: np.ndarray,
+                  reached: np.ndarray | None = None) -> list[np.ndarray]:
     """Return the node path of each (origin, target) from predecessor rows.
 
     ``pred[rows[t]]`` is the predecessor row of origin ``origins[t]``; a target it never
-    reached gets an empty path. Each row used is turned into a Python list once and the
-    paths are walked on the lists: a step costs a list lookup, not a NumPy scalar.
+    reached gets an empty path (``reached``, when given, says which targets were reached, so
+    that the walks need not look for a missing predecessor). A row shared by many paths (or a
+    short one) is turned into a Python list once and its paths walked on the list: a step
+    costs a list lookup, not a NumPy scalar; a long row used by few paths is walked where it
+    is (``ndarray.item``), as listing a row of a city's nodes would cost more than the walk.
     """
-    lists: dict[int, list[int]] = {}
+    rows = np.asarray(rows, dtype=np.int64)
+    uses = np.bincount(rows, minlength=len(pred)) if len(rows) else np.zeros(len(pred), dtype=np.int64)
+    listed = (uses >= pred.shape[1] * LIST_STEPS_PER_NODE).tolist()
+    lists: dict[int, Any] = {}
     paths = []
-    for row, origin, target in zip(np.asarray(rows).tolist(), np.asarray(origins).tolist(),
-                                   np.asarray(targets).tolist(), strict=True):
+    checked = np.ones(len(rows), dtype=bool) if reached is None else np.asarray(reached, dtype=bool)
+    for row, origin, target, sure in zip(rows.tolist(), np.asarray(origins).tolist(), np.asarray(targets).tolist(),
+                                         checked.tolist(), strict=True):
+        if not sure:
+            paths.append(np.empty(0, dtype=np.int64))
+            continue
         step = lists.get(row)
         if step is None:
-            step = lists[row] = pred[row].tolist()
+            step = lists[row] = pred[row].tolist().__getitem__ if listed[row] else pred[row].item
         path = [target]
+        append = path.append
         node = target
-        while node != origin:
-            node = step[node]
-            if node < 0:
-                path = []
-                break
-            path.append(node)
+        if reached is not None:  # every predecessor on the way exists
+            while node != origin:
+                node = step(node)
+                append(node)
+        else:
+            while node != origin:
+                node = step(node)
+                if node < 0:
+                    path = []
+                    break
+                append(node)
         paths.append(np.array(path[::-1], dtype=np.int64))
     return paths
 
@@ -333,7 +374,7 @@ class SegmentPieces:
             best = np.full(len(todo), np.inf)
             tied = np.full(len(todo), -1, dtype=np.int64)
             if len(rows):
-                heads = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+                heads = np.flatnonzero(run_starts(rows))
                 best[rows[heads]] = np.minimum.reduceat(d, heads)
                 lowest = np.where(d == best[rows], cand, np.iinfo(np.int64).max)
                 tied[rows[heads]] = np.minimum.reduceat(lowest, heads)
@@ -362,7 +403,7 @@ class SegmentPieces:
         distance = np.full(len(xy), np.inf)
         if len(owner):
             order = np.lexsort((cand, d, owner))
-            first = order[np.r_[True, owner[order][1:] != owner[order][:-1]]]
+            first = order[run_starts(owner[order])]
             keep = d[first] <= max_distance_m
             piece[owner[first][keep]] = cand[first][keep]
             distance[owner[first][keep]] = d[first][keep]

@@ -44,7 +44,8 @@ import shapely
 
 from passages import settings
 from passages._errors import InputError
-from passages.streetindex import ONE_BLOCK_ENTRIES, StreetIndex
+from passages._graph_search import run_starts
+from passages.streetindex import StreetIndex
 
 #: Lengths below this many metres count as this length in risk per 100 m.
 MIN_RISK_LENGTH_M = 25.0
@@ -179,24 +180,8 @@ def snap_positions(index: StreetIndex, xy: np.ndarray, *, snap_m: float) -> tupl
 
 
 def _node_segment_pairs(index: StreetIndex, nodes: np.ndarray, radius_m: float) -> tuple[np.ndarray, ...]:
-    """Return (node, segment, distance to its nearer end) for every pair closer than ``radius_m``, by node.
-
-    On a network small enough for one dense block (distinct nodes x nodes up to
-    :data:`~passages.streetindex.ONE_BLOCK_ENTRIES`) one Dijkstra call routes every node;
-    otherwise :meth:`StreetIndex.segment_distances` does, batch by batch.
-    """
-    if len(np.unique(nodes)) * index.n_nodes > ONE_BLOCK_ENTRIES:
-        return index.segment_distances(nodes, radius_m=radius_m)
-    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    for block in index.local_distances(nodes, radius_m=radius_m):
-        nearer = block.segment_distance()
-        row, col = np.nonzero(nearer < radius_m)
-        parts.append((block.sources[row], block.segments[col], nearer[row, col]))
-    if not parts:
-        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0)
-    node, seg, dist = (np.concatenate(p) for p in zip(*parts, strict=True))
-    order = np.argsort(node, kind="stable")
-    return node[order], seg[order], dist[order]
+    """Return (node, segment, distance to its nearer end) for every pair closer than ``radius_m``, by node."""
+    return index.segment_distances(nodes, radius_m=radius_m)
 
 
 def _expand(starts: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -241,8 +226,7 @@ def _reach_of_segments(index: StreetIndex, segments: np.ndarray, radius_m: float
     # both lists are sorted by (segment, target): a stable sort merges them in one pass
     order = np.argsort(owner * max(index.n_segments, 1) + target, kind="stable")
     owner, target, from_u, from_v = owner[order], target[order], from_u[order], from_v[order]
-    heads = np.flatnonzero(np.r_[True, (owner[1:] != owner[:-1]) | (target[1:] != target[:-1])]) \
-        if len(owner) else np.empty(0, dtype=np.int64)
+    heads = np.flatnonzero(run_starts(owner, target))
     if len(heads):
         from_u, from_v = np.minimum.reduceat(from_u, heads), np.minimum.reduceat(from_v, heads)
     start = np.searchsorted(owner[heads], np.arange(len(segments) + 1))
@@ -310,15 +294,15 @@ def spread_positions(
     by_position = by_offset[np.argsort(rank[seg_kept][by_offset], kind="stable")]
     del by_offset
     seg_sorted, off_sorted = seg_kept[by_position], off_kept[by_position]
-    first = np.r_[True, (seg_sorted[1:] != seg_sorted[:-1]) | (off_sorted[1:] != off_sorted[:-1])]
+    first = run_starts(seg_sorted, off_sorted)
     inverse = np.empty(len(by_position), dtype=np.int64)
     inverse[by_position] = np.cumsum(first) - 1
     pos_weight = np.bincount(inverse, weights=weight[keep], minlength=int(first.sum()))
     pos_seg, pos_off = seg_sorted[first], off_sorted[first]
     del seg_kept, off_kept, by_position, seg_sorted, off_sorted, inverse, first, rank  # a million rows each, at scale
     # the positions of one segment are consecutive: one group of segments at a time
-    seg_heads = np.flatnonzero(np.r_[True, pos_seg[1:] != pos_seg[:-1]])
-    seg_bounds = np.r_[seg_heads, len(pos_seg)]
+    seg_heads = np.flatnonzero(run_starts(pos_seg))
+    seg_bounds = np.append(seg_heads, len(pos_seg))
     group, done = FIRST_SEGMENT_GROUP, 0
     while done < len(seg_heads):
         chosen = np.arange(done, min(done + group, len(seg_heads)))

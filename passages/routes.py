@@ -136,9 +136,8 @@ def od_pairs(
     usable = places["usable"].to_numpy(dtype=bool)
     kind = places["kind"].to_numpy(dtype=str)
     school_rows = np.flatnonzero(usable & (kind == "school"))
-    rows: list[dict[str, object]] = []
     if len(school_rows) == 0 or not origins:
-        return pd.DataFrame(rows, columns=_PAIR_COLUMNS)
+        return pd.DataFrame([], columns=_PAIR_COLUMNS)
     place_id = places["place_id"].to_numpy(dtype=str)
     place_name = [str(v) for v in places["name"]]
     place_node = places["node"].to_numpy(dtype=np.int64)
@@ -156,10 +155,12 @@ def od_pairs(
     school_id = [str(place_id[r]) for r in school_rows]
     school_name = [place_name[r] for r in school_rows]
     school_node = [int(place_node[r]) for r in school_rows]
+    # one tuple per pair, in the columns' order (the frame is built from columns at the end)
+    rows: list[tuple[str, str, str, int, str, str, str, int, float]] = []
     for i in range(len(school_rows)):
         origin = origins[int(nearest_origin[i])]
-        rows.append(_pair("home-school", origin.origin_id, origin.name, origin.node,
-                          (school_id[i], school_name[i], "school", school_node[i]), float(walkers[i])))
+        rows.append(("home-school", origin.origin_id, origin.name, int(origin.node),
+                     school_id[i], school_name[i], "school", school_node[i], float(walkers[i])))
 
     other_rows = np.flatnonzero(usable & np.isin(kind, ["transit", "park", "library"]))
     if len(other_rows) and links_per_kind > 0 and link_share > 0:
@@ -181,26 +182,16 @@ def od_pairs(
         per_school = np.bincount(school_idx, minlength=len(school_rows))[school_idx]
         other_fields = [(str(place_id[r]), place_name[r], str(kind[r]), int(place_node[r])) for r in other_rows]
         for s, o, n_links in zip(school_idx.tolist(), other_idx.tolist(), per_school.tolist(), strict=True):
-            rows.append(_pair(f"school-{other_fields[o][2]}", school_id[s], school_name[s], school_node[s],
-                              other_fields[o], float(link_share * walkers[s] / n_links)))
-    frame = pd.DataFrame(rows, columns=_PAIR_COLUMNS)
-    frame["pair_id"] = [f"P{i + 1:03d}" for i in range(len(frame))]
-    return frame
+            dest_id, dest_name, dest_kind, dest_node = other_fields[o]
+            rows.append((f"school-{dest_kind}", school_id[s], school_name[s], school_node[s],
+                         dest_id, dest_name, dest_kind, dest_node, float(link_share * walkers[s] / n_links)))
+    columns: dict[str, list[Any]] = {"pair_id": [f"P{i + 1:03d}" for i in range(len(rows))]}
+    columns.update(zip(_PAIR_COLUMNS[1:], (list(c) for c in zip(*rows, strict=True)), strict=True))
+    return pd.DataFrame(columns)
 
 
 _PAIR_COLUMNS = ["pair_id", "purpose", "origin_id", "origin_name", "origin_node",
                  "dest_id", "dest_name", "dest_kind", "dest_node", "demand"]
-
-
-def _pair(purpose: str, origin_id: str, origin_name: str, origin_node: int,
-          dest: tuple[str, str, str, int], demand: float) -> dict[str, object]:
-    """Return one row of :func:`od_pairs`; ``dest`` is (place id, name, kind, node)."""
-    dest_id, dest_name, dest_kind, dest_node = dest
-    return {
-        "pair_id": "", "purpose": purpose, "origin_id": origin_id, "origin_name": origin_name,
-        "origin_node": int(origin_node), "dest_id": dest_id, "dest_name": dest_name,
-        "dest_kind": dest_kind, "dest_node": int(dest_node), "demand": demand,
-    }
 
 
 @dataclass

@@ -47,6 +47,7 @@ from passages._graph_search import (
     disjoint_batches,
     first_of_ties,
     no_gc,
+    run_starts,
     square_tiles,
     walk_back_all,
 )
@@ -78,6 +79,11 @@ SNAP_NEIGHBOURS: tuple[int, ...] = (8, 64)
 
 #: Points snapped at a time (memory, not speed).
 SNAP_BLOCK = 65_536
+
+#: Fewer points than segments over this many are snapped one GEOS query each
+#: (:meth:`StreetIndex.snap_points`), unless the index's pieces are built already: building
+#: them costs about as much as a GEOS query for one point in this many segments.
+SNAP_TREE_POINTS_PER_SEGMENT = 2.0
 
 #: Above this stretch (straight line over street length) tiles are not trusted and the
 #: whole network is one tile.
@@ -169,25 +175,27 @@ class StreetIndex:
 
     def _build(self, graph: nx.MultiDiGraph) -> None:
         self.crs = graph.graph.get("crs")
-        node_ids = np.fromiter(graph.nodes, dtype=np.int64, count=graph.number_of_nodes())
+        # the nodes and edges in the order graph.nodes and graph.edges(keys=True) list them, read
+        # from the plain dicts behind the graph (the views' generators cost more than the rest)
+        node_data = graph._node
+        node_ids = np.fromiter(node_data, dtype=np.int64, count=len(node_data))
         order = np.argsort(node_ids)
         self.node_ids = node_ids[order]
-        xy = np.array([(d["x"], d["y"]) for _, d in graph.nodes(data=True)], dtype=float)
+        xy = np.array([(d["x"], d["y"]) for d in node_data.values()], dtype=float)
         self.node_xy = xy[order] if len(xy) else np.empty((0, 2))
 
-        # the edges in the order graph.edges(keys=True) lists them, read from the plain dicts
-        # behind graph.succ (the edge view's generator costs more than the rest of the build)
         adjacency = graph._succ
         edges = [(u, v, k, d) for u, nbrs in adjacency.items() for v, keyed in nbrs.items() for k, d in keyed.items()]
         us, vs, ks, data = zip(*edges, strict=True) if edges else ((), (), (), ())
-        self.edges: list[tuple[int, int, int]] = list(zip(us, vs, ks, strict=True))
+        self._edge_keys = (us, vs, ks)
         edge_u = np.array(us, dtype=np.int64)
         edge_v = np.array(vs, dtype=np.int64)
+        edge_length = np.array([d.get("length", 0.0) for d in data], dtype=float)
         # a two-way street is two directed edges with the same ends and length: one segment,
-        # numbered in the order the graph first lists it
-        rounded = np.round(np.array([d.get("length", 0.0) for d in data], dtype=float), 2)
+        # numbered in the order the graph first lists it (lexsort is stable: the first edge leads)
+        rounded = np.round(edge_length, 2)
         low, high = np.minimum(edge_u, edge_v), np.maximum(edge_u, edge_v)
-        order = np.lexsort((np.arange(len(edges)), rounded, high, low))
+        order = np.lexsort((rounded, high, low))
         starts = np.ones(len(edges), dtype=bool)
         starts[1:] = (low[order][1:] != low[order][:-1]) | (high[order][1:] != high[order][:-1]) | (
             rounded[order][1:] != rounded[order][:-1])
@@ -200,19 +208,17 @@ class StreetIndex:
         first_edge = np.sort(first_edge)
         seg_u = edge_u[first_edge]
         seg_v = edge_v[first_edge]
-        data_of = [data[i] for i in first_edge.tolist()]
-        lengths = [float(d.get("length", 0.0)) for d in data_of]
-        geometries: list[BaseGeometry | None] = [d.get("geometry") for d in data_of]
-        # names and highway types are only read for tables and maps: turned into text on first use
-        self._raw_names: list[Any] = [d.get("name") for d in data_of]
-        self._raw_highways: list[Any] = [d.get("highway", "") for d in data_of]
+        # names and highway types are only read for tables and maps: read from the edges' data on first use
+        self._segment_data = [data[i] for i in first_edge.tolist()]
+        geometries: list[BaseGeometry | None] = [d.get("geometry") for d in self._segment_data]
+        lengths = edge_length[first_edge]
 
         self.segment_u = self.node_positions(np.asarray(seg_u, dtype=np.int64))
         self.segment_v = self.node_positions(np.asarray(seg_v, dtype=np.int64))
-        self.segment_length = np.asarray(lengths, dtype=float)
+        self.segment_length = lengths
         self.segment_geometry = np.empty(len(geometries), dtype=object)
         self.segment_geometry[:] = geometries
-        missing = np.flatnonzero([g is None for g in geometries])
+        missing = np.flatnonzero(shapely.is_missing(self.segment_geometry))
         if len(missing):
             self.segment_geometry[missing] = shapely.linestrings(
                 np.stack([self.node_xy[self.segment_u[missing]], self.node_xy[self.segment_v[missing]]], axis=1))
@@ -223,6 +229,19 @@ class StreetIndex:
         self._coords: tuple[np.ndarray, np.ndarray] | None = None
         self._pairs: NodePairs | None = None
         self._stretch: float | None = None
+
+    @cached_property
+    def edges(self) -> list[tuple[int, int, int]]:
+        """The graph's directed edges ``(u, v, key)`` in iteration order."""
+        return list(zip(*self._edge_keys, strict=True))
+
+    @cached_property
+    def _raw_names(self) -> list[Any]:
+        return [d.get("name") for d in self._segment_data]
+
+    @cached_property
+    def _raw_highways(self) -> list[Any]:
+        return [d.get("highway", "") for d in self._segment_data]
 
     @cached_property
     def node_tree(self) -> cKDTree | None:
@@ -305,7 +324,9 @@ class StreetIndex:
         Vectorised on the index's :attr:`segment_pieces`: a KD-tree of points along the
         streets names a few candidate pieces per point and the exact distance to each
         decides (computed as GEOS computes it, so the segment, distance and offset are
-        those of shapely's ``STRtree.query_nearest`` and ``line_locate_point``).
+        those of shapely's ``STRtree.query_nearest`` and ``line_locate_point``). A few
+        points (fewer than :data:`SNAP_TREE_POINTS_PER_SEGMENT` per segment) on an index
+        whose pieces are not built yet are snapped by those shapely calls themselves.
 
         Parameters
         ----------
@@ -329,6 +350,9 @@ class StreetIndex:
         offset = np.zeros(len(xy))
         if len(xy) == 0 or self.n_segments == 0:
             return segment, distance, offset
+        if "segment_pieces" not in self.__dict__ and len(xy) * SNAP_TREE_POINTS_PER_SEGMENT < self.n_segments:
+            # a few points: a GEOS nearest-neighbour query each costs less than building the pieces
+            return self._snap_few(xy, max_distance_m=max_distance_m)
         pieces = self.segment_pieces
         # neighbouring points one after another keep the tree walk in cache (2-3x faster)
         finite = np.isfinite(xy).all(axis=1)
@@ -347,6 +371,29 @@ class StreetIndex:
             geom_len = pieces.geometry_length[seg]
             scale = np.divide(self.segment_length[seg], geom_len, out=np.ones_like(geom_len), where=geom_len > 0)
             offset[block] = np.clip(pieces.measure(xy[block], piece) * scale, 0.0, self.segment_length[seg])
+        return segment, distance, offset
+
+    def _snap_few(self, xy: np.ndarray, *, max_distance_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`snap_points` with shapely, a GEOS query per point (``STRtree.query_nearest``, ``line_locate_point``).
+
+        The same segment, distance and offset as the vectorised way (same GEOS distance, same
+        tie rule); cheaper for a few points on a network whose pieces are not built yet.
+        """
+        segment = np.full(len(xy), -1, dtype=np.int64)
+        distance = np.full(len(xy), np.inf)
+        offset = np.zeros(len(xy))
+        finite = np.flatnonzero(np.isfinite(xy).all(axis=1))
+        points = np.asarray(shapely.points(xy[finite]), dtype=object)
+        (point_idx, seg_idx), dist = self.segment_tree.query_nearest(
+            points, max_distance=max_distance_m, return_distance=True, all_matches=True)
+        point_idx, seg_idx, dist = first_of_ties(point_idx, seg_idx, dist)
+        rows = finite[point_idx]
+        segment[rows] = seg_idx
+        distance[rows] = dist
+        along = shapely.line_locate_point(self.segment_geometry[seg_idx], points[point_idx])
+        geom_len = shapely.length(self.segment_geometry[seg_idx])
+        scale = np.divide(self.segment_length[seg_idx], geom_len, out=np.ones_like(geom_len), where=geom_len > 0)
+        offset[rows] = np.clip(along * scale, 0.0, self.segment_length[seg_idx])
         return segment, distance, offset
 
     @cached_property
@@ -427,7 +474,7 @@ class StreetIndex:
             w = weights[pairs.multi_segments]
             order = np.lexsort((pairs.multi_segments, w, pairs.multi_rows))
             rows = pairs.multi_rows[order]
-            first = np.r_[True, rows[1:] != rows[:-1]]
+            first = run_starts(rows)
             chosen[rows[first]] = pairs.multi_segments[order][first]
         matrix = csr_matrix((weights[chosen], pairs.dst, pairs.indptr), shape=(self.n_nodes, self.n_nodes))
         result = WeightedGraph(matrix, pairs.keys, chosen)
@@ -445,7 +492,8 @@ class StreetIndex:
         within = np.ones(len(nodes), dtype=bool)
         within[np.cumsum(sizes)[sizes > 0] - 1] = False  # no step from a path's last node
         segments = self.path_segments(nodes, graph, steps=within[:-1]) if len(nodes) > 1 else np.empty(0, np.int64)
-        return np.split(segments, np.cumsum(np.maximum(sizes - 1, 0))[:-1])
+        ends = np.cumsum(np.maximum(sizes - 1, 0)).tolist()
+        return [segments[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)]
 
     def path_segments(self, path: np.ndarray, graph: WeightedGraph, *, steps: np.ndarray | None = None) -> np.ndarray:
         """Return the segments along a path of node positions, under the weights of ``graph``."""
@@ -575,6 +623,11 @@ class StreetIndex:
             for block in self.local_distances(sources, radius_m=radius_m):
                 row, col = np.nonzero(np.isfinite(block.distance_m))
                 parts.append((block.sources[row], block.nodes[col], block.distance_m[row, col]))
+        elif len(sources) * self.n_nodes <= ONE_BLOCK_ENTRIES:
+            # a small network: one call for every source costs less than one call per batch
+            dist = dijkstra(self.weighted(self.segment_length).matrix, indices=sources, limit=radius_m)
+            row, node = np.nonzero(np.isfinite(dist))
+            parts.append((sources[row], node.astype(np.int64), dist[row, node]))
         elif len(sources) and self.n_nodes:
             matrix = self.weighted(self.segment_length).matrix
             reach = radius_m * self.stretch + REACH_SLACK_M
@@ -625,7 +678,7 @@ class StreetIndex:
         source, distance = source[owner], distance[owner]
         order = np.argsort(source * max(self.n_segments, 1) + segment)
         source, segment, distance = source[order], segment[order], distance[order]
-        heads = np.flatnonzero(np.r_[True, (source[1:] != source[:-1]) | (segment[1:] != segment[:-1])])
+        heads = np.flatnonzero(run_starts(source, segment))
         if len(heads) == 0:
             return source, segment, distance
         return source[heads], segment[heads], np.minimum.reduceat(distance, heads)
@@ -664,23 +717,28 @@ class StreetIndex:
         if len(origins) == 0:
             return paths
         order = np.argsort(origins, kind="stable")
-        starts = np.flatnonzero(np.r_[True, origins[order][1:] != origins[order][:-1]])
+        starts = np.flatnonzero(run_starts(origins[order]))
         if len(starts) * self.n_nodes <= ONE_BLOCK_ENTRIES:
             # a small network: one call for every origin costs less than one call each
             unique = origins[order][starts]
             rows = np.searchsorted(unique, origins)
             limit = float(bounds.max()) * (1 + 1e-9) + 1e-6
             dist, pred = dijkstra(graph.matrix, indices=unique, limit=limit, return_predecessors=True)
-            if not np.isfinite(dist[rows, targets]).all():
-                _, pred = dijkstra(graph.matrix, indices=unique, return_predecessors=True)
-            return walk_back_all(pred, rows, origins, targets)
+            reached = np.isfinite(dist[rows, targets])
+            if not reached.all():
+                dist, pred = dijkstra(graph.matrix, indices=unique, return_predecessors=True)
+                reached = np.isfinite(dist[rows, targets])
+            return walk_back_all(pred, rows, origins, targets, reached)
         for todo in np.split(order, starts[1:]):
             origin = int(origins[todo[0]])
             limit = float(bounds[todo].max()) * (1 + 1e-9) + 1e-6
             dist, pred = dijkstra(graph.matrix, indices=origin, limit=limit, return_predecessors=True)
-            if not np.isfinite(dist[targets[todo]]).all():
+            reached = np.isfinite(dist[targets[todo]])
+            if not reached.all():
                 dist, pred = dijkstra(graph.matrix, indices=origin, return_predecessors=True)
-            found = walk_back_all(pred[None, :], np.zeros(len(todo), dtype=np.int64), origins[todo], targets[todo])
+                reached = np.isfinite(dist[targets[todo]])
+            found = walk_back_all(pred[None, :], np.zeros(len(todo), dtype=np.int64), origins[todo], targets[todo],
+                                  reached)
             for t, path in zip(todo.tolist(), found, strict=True):
                 paths[t] = path
         return paths
@@ -762,7 +820,7 @@ class StreetIndex:
         segs = np.concatenate([np.asarray(segments[i], dtype=np.int64) for i in long])
         entry = np.concatenate([np.asarray(paths[i][:-1], dtype=np.int64) for i in long])
         owner = np.repeat(np.arange(len(long)), [len(paths[i]) - 1 for i in long])
-        first_piece = np.r_[True, owner[1:] != owner[:-1]]
+        first_piece = run_starts(owner)
         forward = self.segment_u[segs] == entry
         count = start[segs + 1] - start[segs]
         # each piece's coordinates in walking order, less its first one after the first piece of a path

@@ -64,10 +64,10 @@ def brute_force_snap(index: StreetIndex, xy: np.ndarray, max_distance_m: float
 @given(seed=st.integers(0, 10**6), n_nodes=st.integers(2, 12), n_edges=st.integers(1, 14),
        bends=st.integers(0, 3), spacing=st.sampled_from([2.0, 10.0, 35.0]),
        neighbours=st.sampled_from([(8, 64), (1, 2), (2,)]),
-       max_distance=st.sampled_from([5.0, 15.0, 60.0, 1000.0]))
+       max_distance=st.sampled_from([5.0, 15.0, 60.0, 1000.0]), few=st.booleans())
 def test_snapping_equals_the_brute_force_nearest_segment_ties_included(
         seed: int, n_nodes: int, n_edges: int, bends: int, spacing: float, neighbours: tuple[int, ...],
-        max_distance: float) -> None:
+        max_distance: float, few: bool) -> None:
     graph = polyline_graph(seed, n_nodes, n_edges, grid_m=10.0, bends=bends)
     rng = np.random.default_rng(seed + 1)
     # half-metre steps: many points stand equally far from two streets, or on a corner
@@ -76,6 +76,8 @@ def test_snapping_equals_the_brute_force_nearest_segment_ties_included(
         patch.setattr(streetindex, "SNAP_SAMPLE_M", spacing)
         patch.setattr(streetindex, "SNAP_NEIGHBOURS", neighbours)
         patch.setattr(streetindex, "SNAP_BLOCK", 32)
+        # a GEOS query per point, or the vectorised way on the index's pieces
+        patch.setattr(streetindex, "SNAP_TREE_POINTS_PER_SEGMENT", 0.0 if few else 1e9)
         index = StreetIndex(graph)
         segment, distance, offset = index.snap_points(xy, max_distance_m=max_distance)
     want_segment, want_distance, want_offset = brute_force_snap(index, xy, max_distance)
@@ -84,7 +86,9 @@ def test_snapping_equals_the_brute_force_nearest_segment_ties_included(
     np.testing.assert_allclose(offset, want_offset, rtol=0, atol=1e-9)
 
 
-def test_points_without_coordinates_are_not_snapped() -> None:
+@pytest.mark.parametrize("few", [True, False])
+def test_points_without_coordinates_are_not_snapped(few: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(streetindex, "SNAP_TREE_POINTS_PER_SEGMENT", 0.0 if few else 1e9)
     index = StreetIndex(polyline_graph(3, 6, 8, grid_m=10.0, bends=1))
     segment, distance, offset = index.snap_points(np.array([[np.nan, 5.0], [np.inf, 0.0], [20.0, 20.0]]),
                                                   max_distance_m=500)
@@ -167,7 +171,7 @@ def test_spread_equals_a_plain_loop_over_incidents(seed: int, bandwidth: float, 
     segment[:10] = segment[10:20]
     weight = rng.uniform(0.1, 3.0, size=60)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(risk, "ONE_BLOCK_ENTRIES", 10**9 if one_block else 0)
+        patch.setattr(streetindex, "ONE_BLOCK_ENTRIES", 10**9 if one_block else 0)
         if tiny_groups:  # several groups of segments, several rounds of pairs per group
             patch.setattr(risk, "FIRST_SEGMENT_GROUP", 3)
             patch.setattr(risk, "SPREAD_ENTRIES", 50)
