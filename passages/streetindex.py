@@ -405,20 +405,35 @@ class StreetIndex:
         """Return the nearest node (OSM id) of each geometry and its distance in metres.
 
         A polygon's nearest node is the nearest to its boundary, at distance 0 when a node
-        lies inside it. Geometries are in the index CRS.
+        lies inside it. Geometries are in the index CRS. Points are measured against every
+        node when few (the lowest node position wins a tie), else through the KD-tree of
+        nodes; other geometries through an STRtree of node points.
         """
         geoms = np.asarray(geoms, dtype=object)
-        if len(geoms) == 0:
-            return np.empty(0, dtype=np.int64), np.empty(0)
-        if self._node_points is None:
-            self._node_points = shapely.STRtree(np.asarray(shapely.points(self.node_xy), dtype=object))
-        (geom_idx, node_idx), dist = self._node_points.query_nearest(
-            geoms, return_distance=True, all_matches=False
-        )
         nodes = np.empty(len(geoms), dtype=np.int64)
         distance = np.empty(len(geoms))
-        nodes[geom_idx] = self.node_ids[node_idx]
-        distance[geom_idx] = dist
+        if len(geoms) == 0:
+            return nodes, distance
+        is_point = shapely.get_type_id(geoms) == shapely.GeometryType.POINT
+        if is_point.any():
+            xy = shapely.get_coordinates(geoms[is_point])
+            if len(xy) * self.n_nodes <= ONE_BLOCK_ENTRIES:  # a few points: every node, no tree to build
+                delta = self.node_xy[None, :, :] - xy[:, None, :]
+                dist = np.sqrt(delta[..., 0] * delta[..., 0] + delta[..., 1] * delta[..., 1])
+                pos = np.argmin(dist, axis=1)
+                nodes[is_point], distance[is_point] = self.node_ids[pos], dist[np.arange(len(xy)), pos]
+            else:
+                pos, dist_kd = self.nearest_node_xy(xy)
+                nodes[is_point], distance[is_point] = self.node_ids[pos], dist_kd
+        other = np.flatnonzero(~is_point)
+        if len(other):
+            if self._node_points is None:
+                self._node_points = shapely.STRtree(np.asarray(shapely.points(self.node_xy), dtype=object))
+            (geom_idx, node_idx), dist_tree = self._node_points.query_nearest(
+                geoms[other], return_distance=True, all_matches=False
+            )
+            nodes[other[geom_idx]] = self.node_ids[node_idx]
+            distance[other[geom_idx]] = dist_tree
         return nodes, distance
 
     def street_access(self, geoms: Sequence[BaseGeometry] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
