@@ -21,11 +21,17 @@ writes them, and warnings for the planner stay in English.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
 import io
 import math
+import os
 import re
+import select
+import signal
+import sys
+import time
 import warnings
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -779,6 +785,137 @@ def _wrap(lines: Sequence[str | tuple[str, int]], width: int) -> list[str]:
     return out
 
 
+#: Draw a briefing's PDF in a forked child process while this one draws the PNG pages (and,
+#: for an officer pack, the map, GPX and GIS files): on Linux with two or more processors,
+#: where the PDF's text is about a third of ``brief``'s time. Elsewhere (fork without exec is
+#: unsafe with macOS's system libraries), or when False, everything is drawn in this process.
+PARALLEL_PDF = True
+
+
+#: How long :meth:`_PdfJob.result` waits for a child: this many times as long as the child had
+#: run before it was asked for the PDF (the PNG pages take about half the PDF's time), and
+#: at least :data:`PDF_CHILD_MIN_WAIT_S` seconds.
+PDF_CHILD_PATIENCE = 10.0
+PDF_CHILD_MIN_WAIT_S = 60.0
+
+
+def _processors() -> int:
+    """Return how many processors this process may run on."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else os.cpu_count() or 1
+
+
+def _end_with_parent(parent: int) -> None:
+    """Ask Linux to kill this (child) process when its parent ``parent`` dies; end now if it has.
+
+    A ``brief`` killed while its child draws a PDF leaves no process behind.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before the request took hold
+        os._exit(1)
+
+
+class _PdfJob:
+    """A briefing PDF being made: in a forked child process, or here when its bytes are asked for.
+
+    The child makes the PDF from its copy of this process's memory, writes the bytes to a
+    pipe and ends without running anything of this process's (``os._exit``: no exit
+    handlers, no flushing of buffers it shares). If it cannot be started, or it fails,
+    the PDF is made here when :meth:`result` is called (so an error is raised here, as
+    without the child). Use as a context manager: leaving it ends a child still running.
+    """
+
+    def __init__(self, make: Callable[[], bytes]) -> None:
+        self._make = make
+        self._pid: int | None = None
+        self._read: int | None = None
+        self._started = time.monotonic()
+        if not (PARALLEL_PDF and sys.platform.startswith("linux") and _processors() > 1):
+            return
+        read, write = os.pipe()
+        parent = os.getpid()
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(read)
+            os.close(write)
+            return
+        if pid == 0:  # the child: make the PDF, hand it over, end
+            status = 1
+            try:
+                os.close(read)
+                _end_with_parent(parent)
+                warnings.simplefilter("ignore")  # this process reports what the pages raise
+                view = memoryview(make())
+                while view:
+                    view = view[os.write(write, view):]
+                status = 0
+            finally:
+                os._exit(status)
+        os.close(write)
+        self._pid, self._read, self._started = pid, read, time.monotonic()
+
+    def __enter__(self) -> _PdfJob:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pid is not None:  # left early: stop the child
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._pid, signal.SIGKILL)
+            self._reap()
+
+    def _reap(self) -> int:
+        """Close the pipe, wait for the child and return its exit code."""
+        assert self._pid is not None and self._read is not None
+        os.close(self._read)
+        _pid, status = os.waitpid(self._pid, 0)
+        self._pid = self._read = None
+        return os.waitstatus_to_exitcode(status)
+
+    def result(self) -> bytes:
+        """Return the PDF's bytes, waiting for the child if it makes them.
+
+        A child that has not finished :data:`PDF_CHILD_PATIENCE` times as long after this
+        call as it had run before it (at least :data:`PDF_CHILD_MIN_WAIT_S`) is taken for
+        stuck: it is ended and the PDF made here.
+        """
+        if self._pid is None or self._read is None:
+            return self._make()
+        now = time.monotonic()
+        deadline = now + max(PDF_CHILD_MIN_WAIT_S, PDF_CHILD_PATIENCE * (now - self._started))
+        chunks: list[bytes] = []
+        while (wait := deadline - time.monotonic()) > 0 and select.select([self._read], [], [], wait)[0]:
+            chunk = os.read(self._read, 1 << 20)
+            if not chunk:
+                data = b"".join(chunks)
+                if self._reap() == 0 and data.startswith(b"%PDF"):
+                    return data
+                return self._make()
+            chunks.append(chunk)
+        self.__exit__()  # stuck: end it
+        return self._make()
+
+
+def briefing_pdf(plan: Plan, coverage: Coverage, model: CoverageModel, *,
+                 bells: Mapping[str, tuple[str, str]] | None = None, scenario: str = "",
+                 lang: str | None = None) -> bytes:
+    """Return the briefing PDF: one page per officer and window (:func:`briefing_page`), US Letter.
+
+    The PDF carries no creation date: the same plan gives the same bytes. Names from files
+    are drawn literally (no mathtext).
+    """
+    lang = check_lang(lang)
+    buffer = io.BytesIO()
+    with literal_text(), PdfPages(buffer, metadata={"Creator": "passages", "Producer": "passages",
+                                                    "CreationDate": None}) as pdf:
+        for duty in assignments(coverage):
+            pdf.savefig(briefing_page(plan, coverage, model, duty, bells=bells, scenario=scenario, lang=lang))
+    return buffer.getvalue()
+
+
 def write_briefings(plan: Plan, coverage: Coverage, model: CoverageModel, out_dir: str | Path | OutputSet, *,
                     name: str = "briefing", bells: Mapping[str, tuple[str, str]] | None = None,
                     scenario: str = "", lang: str | None = None) -> dict[str, Path]:
@@ -787,7 +924,7 @@ def write_briefings(plan: Plan, coverage: Coverage, model: CoverageModel, out_di
     ``out_dir`` is a folder or an open :class:`~passages._io.OutputSet`. Names from files
     are drawn literally (no mathtext). The pages' words are in ``lang`` (``"en"`` or
     ``"es"``; default English). Returns the paths written: ``"pdf"`` and one key per PNG
-    page.
+    page. The PDF is drawn while the PNG pages are (:data:`PARALLEL_PDF`).
 
     Warns
     -----
@@ -798,20 +935,27 @@ def write_briefings(plan: Plan, coverage: Coverage, model: CoverageModel, out_di
     lang = check_lang(lang)
     for note in match_bells(bells, plan.places, area_name=plan.area.name)[1]:
         warnings.warn(note, UserWarning, stacklevel=2)
-    pdf_buffer = io.BytesIO()
+    with _PdfJob(functools.partial(briefing_pdf, plan, coverage, model, bells=bells, scenario=scenario,
+                                   lang=lang)) as pdf:
+        return _write_pages(plan, coverage, model, out_dir, pdf, name=name, bells=bells, scenario=scenario,
+                            lang=lang)
+
+
+def _write_pages(plan: Plan, coverage: Coverage, model: CoverageModel, out_dir: str | Path | OutputSet,
+                 pdf: _PdfJob, *, name: str, bells: Mapping[str, tuple[str, str]] | None, scenario: str,
+                 lang: str) -> dict[str, Path]:
+    """Draw the PNG pages, then write them and the PDF ``pdf`` makes (see :func:`write_briefings`)."""
     pages: dict[str, Future[bytes]] = {}
     # each PNG is compressed in a thread (Pillow lets Python run meanwhile) while the next page is drawn
-    with literal_text(), ThreadPoolExecutor(max_workers=1) as encoder, PdfPages(
-            pdf_buffer, metadata={"Creator": "passages", "Producer": "passages", "CreationDate": None}) as pdf:
+    with literal_text(), ThreadPoolExecutor(max_workers=1) as encoder:
         for duty in assignments(coverage):
             fig = briefing_page(plan, coverage, model, duty, bells=bells, scenario=scenario, lang=lang)
-            pdf.savefig(fig)
             pixels = render_rgba(fig, dpi=PNG_DPI)
             pages[f"{name}-officer{duty.officer}-{duty.window.split('-')[0].replace(':', '')}.png"] = encoder.submit(
                 functools.partial(encode_png, pixels, dpi=PNG_DPI, metadata={"Software": None}))
     with writing_to(out_dir, Path(out_dir) if not isinstance(out_dir, OutputSet) else out_dir.target,
                     owns=(f"{name}.pdf", f"{name}-officer*.png")) as out:
-        written = {"pdf": out.write(f"{name}.pdf", pdf_buffer.getvalue())}
+        written = {"pdf": out.write(f"{name}.pdf", pdf.result())}
         for file_name, png in pages.items():
             written[file_name] = out.write(file_name, png.result())
     return written
@@ -834,14 +978,21 @@ def write_officer_pack(run: ScenarioRun, out_dir: str | Path | OutputSet, *,
     from passages.export import coverage_gpx, coverage_layers, export_plan
 
     lang = check_lang(lang)
-    documents = coverage_gpx(run.coverage, run.plan.index, area_name=run.plan.area.name)
-    page = scenario_map_html(run, lang=lang).encode("utf-8")
-    folder = out_dir.target if isinstance(out_dir, OutputSet) else Path(out_dir)
-    with writing_to(out_dir, folder, owns=("*",)) as out:
-        written = {"map": out.write("officers.html", page)}
-        written.update(write_briefings(run.plan, run.coverage, run.model, out, bells=bells,
-                                       scenario=run.scenario.name, lang=lang))
-        for name, document in documents.items():
-            written[f"{name}.gpx"] = out.write(f"{name}.gpx", document)
-        written.update(export_plan(run.plan, out, extra_layers=coverage_layers(run.coverage)))
+    plan, scenario = run.plan, run.scenario.name
+    for note in match_bells(bells, plan.places, area_name=plan.area.name)[1]:
+        warnings.warn(note, UserWarning, stacklevel=2)
+    # the PDF, the slowest part, is drawn (in a child process) while the rest is made here
+    with _PdfJob(functools.partial(briefing_pdf, plan, run.coverage, run.model, bells=bells, scenario=scenario,
+                                   lang=lang)) as pdf:
+        documents = coverage_gpx(run.coverage, plan.index, area_name=plan.area.name)
+        page = scenario_map_html(run, lang=lang).encode("utf-8")
+        folder = out_dir.target if isinstance(out_dir, OutputSet) else Path(out_dir)
+        with writing_to(out_dir, folder, owns=("*",)) as out:
+            written = {"map": out.write("officers.html", page)}
+            exported = export_plan(plan, out, extra_layers=coverage_layers(run.coverage))
+            written.update(_write_pages(plan, run.coverage, run.model, out, pdf, name="briefing", bells=bells,
+                                        scenario=scenario, lang=lang))
+            for name, document in documents.items():
+                written[f"{name}.gpx"] = out.write(f"{name}.gpx", document)
+            written.update(exported)
     return written

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import re
+import sys
 from pathlib import Path
 
 import pyogrio
@@ -191,3 +192,60 @@ def test_fuzzed_bell_files_give_bells_or_one_input_error(tmp_path: Path, header:
         return
     for school, (start, end) in bells.items():
         assert school and parse_window(f"{start}-{end}")
+
+
+def test_the_pdf_drawn_in_a_child_process_is_the_pdf_drawn_here(run: ScenarioRun, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import passages.briefing
+
+    forked = write_briefings(run.plan, run.coverage, run.model, tmp_path / "a")
+    monkeypatch.setattr(passages.briefing, "PARALLEL_PDF", False)
+    here = write_briefings(run.plan, run.coverage, run.model, tmp_path / "b")
+    assert forked["pdf"].read_bytes() == here["pdf"].read_bytes()
+    assert sorted(forked) == sorted(here)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the PDF is drawn in a child process on Linux only")
+def test_a_failed_child_leaves_the_pdf_to_this_process_and_a_left_one_is_ended(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import time
+
+    import passages.briefing
+    from passages.briefing import _PdfJob
+
+    monkeypatch.setattr(passages.briefing, "_processors", lambda: 2)
+    parent = os.getpid()
+
+    def fails_in_the_child() -> bytes:
+        if os.getpid() != parent:
+            raise RuntimeError("child")
+        return b"%PDF-made here"
+
+    with _PdfJob(fails_in_the_child) as job:
+        assert job.result() == b"%PDF-made here"
+
+    def fails() -> bytes:
+        raise ValueError("bad page")
+
+    with _PdfJob(fails) as job, pytest.raises(ValueError, match="bad page"):  # the error is raised here
+        job.result()
+
+    def slow() -> bytes:
+        time.sleep(60)
+        return b"%PDF"
+
+    # a child that takes far too long is taken for stuck: ended, and the PDF made here
+    monkeypatch.setattr(passages.briefing, "PDF_CHILD_MIN_WAIT_S", 0.5)
+    started = time.monotonic()
+    with _PdfJob(lambda: slow() if os.getpid() != parent else b"%PDF-made here") as job:
+        assert job.result() == b"%PDF-made here"
+    assert time.monotonic() - started < 30
+
+    started = time.monotonic()
+    with pytest.raises(KeyError), _PdfJob(slow) as job:
+        child = job._pid
+        raise KeyError("the caller failed")
+    assert child is not None and time.monotonic() - started < 30
+    with pytest.raises(ChildProcessError):  # ended and reaped: no process left behind
+        os.waitpid(child, os.WNOHANG)
