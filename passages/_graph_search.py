@@ -192,27 +192,30 @@ def first_of_ties(query_idx: np.ndarray, tree_idx: np.ndarray, distance: np.ndar
 LIST_STEPS_PER_NODE = 1 / 200
 
 
-def walk_back_all(pred: np.ndarray, rows: np.ndarray, origins: np.ndarray, targets: np.ndarray,
-                  reached: np.ndarray | None = None) -> list[np.ndarray]:
-    """Return the node path of each (origin, target) from predecessor rows.
+def walk_back_flat(pred: np.ndarray, rows: np.ndarray, origins: np.ndarray, targets: np.ndarray,
+                   reached: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Return the node paths of every (origin, target) end to end, and the number of nodes of each.
 
     ``pred[rows[t]]`` is the predecessor row of origin ``origins[t]``; a target it never
     reached gets an empty path (``reached``, when given, says which targets were reached, so
-    that the walks need not look for a missing predecessor). A row shared by many paths (or a
-    short one) is turned into a Python list once and its paths walked on the list: a step
-    costs a list lookup, not a NumPy scalar; a long row used by few paths is walked where it
-    is (``ndarray.item``), as listing a row of a city's nodes would cost more than the walk.
+    that the walks need not look for a missing predecessor). Each path runs from its origin
+    to its target. A row shared by many paths (or a short one) is turned into a Python list
+    once and its paths walked on the list: a step costs a list lookup, not a NumPy scalar; a
+    long row used by few paths is walked where it is (``ndarray.item``), as listing a row of a
+    city's nodes would cost more than the walk.
     """
     rows = np.asarray(rows, dtype=np.int64)
     uses = np.bincount(rows, minlength=len(pred)) if len(rows) else np.zeros(len(pred), dtype=np.int64)
     listed = (uses >= pred.shape[1] * LIST_STEPS_PER_NODE).tolist()
     lists: dict[int, Any] = {}
-    paths = []
+    flat: list[int] = []
+    extend = flat.extend
+    sizes: list[int] = []
     checked = np.ones(len(rows), dtype=bool) if reached is None else np.asarray(reached, dtype=bool)
     for row, origin, target, sure in zip(rows.tolist(), np.asarray(origins).tolist(), np.asarray(targets).tolist(),
                                          checked.tolist(), strict=True):
         if not sure:
-            paths.append(np.empty(0, dtype=np.int64))
+            sizes.append(0)
             continue
         step = lists.get(row)
         if step is None:
@@ -231,8 +234,23 @@ def walk_back_all(pred: np.ndarray, rows: np.ndarray, origins: np.ndarray, targe
                     path = []
                     break
                 append(node)
-        paths.append(np.array(path[::-1], dtype=np.int64))
-    return paths
+        path.reverse()
+        extend(path)
+        sizes.append(len(path))
+    return np.array(flat, dtype=np.int64), np.array(sizes, dtype=np.int64)
+
+
+def walk_back_all(pred: np.ndarray, rows: np.ndarray, origins: np.ndarray, targets: np.ndarray,
+                  reached: np.ndarray | None = None) -> list[np.ndarray]:
+    """Return the node path of each (origin, target) from predecessor rows (:func:`walk_back_flat`, one array each)."""
+    flat, sizes = walk_back_flat(pred, rows, origins, targets, reached)
+    return split_runs(flat, sizes)
+
+
+def split_runs(flat: np.ndarray, sizes: np.ndarray) -> list[np.ndarray]:
+    """Return ``flat`` cut into consecutive pieces of ``sizes`` (views)."""
+    ends = np.cumsum(sizes).tolist()
+    return [flat[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)]
 
 
 def walk_back(pred_row: np.ndarray, source: int, target: int) -> np.ndarray:

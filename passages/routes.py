@@ -26,7 +26,6 @@ length x risk per 100 m / 100.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,7 +40,7 @@ from scipy.sparse.csgraph import dijkstra
 from passages import settings
 from passages._errors import InputError
 from passages.areas import Area
-from passages.streetindex import MIN_WEIGHT, StreetIndex
+from passages.streetindex import MIN_WEIGHT, StreetIndex, WeightedGraph
 
 #: How many times lambda is halved before falling back to the shortest path.
 HALVINGS = 6
@@ -278,24 +277,22 @@ def plan_routes(
     src = index.node_positions(routable["origin_node"].to_numpy(dtype=np.int64))
     dst = index.node_positions(routable["dest_node"].to_numpy(dtype=np.int64))
 
-    def paths_for(lam: float, todo: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    def paths_for(lam: float, todo: np.ndarray) -> _Paths:
         weights = np.maximum(length * (1.0 + lam * relative), MIN_WEIGHT)
         graph = index.weighted(weights)
         # the shortest path is a walk the safer search may take, so its cost bounds the search
-        bounds = None if lam == 0 else np.bincount(short_route[in_todo[short_route]],
-                                                   weights=weights[short_flat[in_todo[short_route]]],
+        bounds = None if lam == 0 else np.bincount(short.route[in_todo[short.route]],
+                                                   weights=weights[short.segments[in_todo[short.route]]],
                                                    minlength=len(routable))[todo]
-        nodes_list = index.shortest_paths(graph, src[todo], dst[todo], bounds=bounds)
-        return list(zip(nodes_list, index.paths_segments(nodes_list, graph), strict=True))
+        return _Paths.route_pairs(index, graph, src[todo], dst[todo], bounds)
 
-    everyone = np.arange(len(routable))
-    shortest = paths_for(0.0, everyone) if len(routable) else []
-    reachable = np.array([len(nodes) > 0 for nodes, _ in shortest], dtype=bool)
+    short = paths_for(0.0, np.arange(len(routable)))
+    reachable = short.sizes > 0
     if not reachable.all():
         skipped["no path on the network"] = int((~reachable).sum())
-    short_route, short_flat = _flatten([s for _, s in shortest])
-    shortest_m = np.bincount(short_route, weights=length[short_flat], minlength=len(routable))
-    safer = list(shortest)  # a pair no halving fits keeps its shortest path
+    shortest_m = np.bincount(short.route, weights=length[short.segments], minlength=len(routable))
+    # each pair's safer path: (the round that found it, its place in the round); the shortest until one fits
+    safer: list[tuple[_Paths, int]] = [(short, t) for t in range(len(routable))]
     lambda_used = np.zeros(len(routable))
     in_todo = reachable.copy()
     lam = risk_lambda
@@ -304,21 +301,20 @@ def plan_routes(
         if len(todo) == 0 or lam <= 0 or not mean > 0:
             break
         found = paths_for(lam, todo)
-        found_route, found_flat = _flatten([segs for _, segs in found])
-        found_m = np.bincount(found_route, weights=length[found_flat], minlength=len(todo))
+        found_m = np.bincount(found.route, weights=length[found.segments], minlength=len(todo))
         # a safer path fits when at most max_detour longer than the shortest
         fits = found_m <= (1.0 + max_detour) * shortest_m[todo] + 1e-9
-        for t, path in zip(todo[fits].tolist(), itertools.compress(found, fits.tolist()), strict=True):
-            safer[t] = path
+        for t, i in zip(todo[fits].tolist(), np.flatnonzero(fits).tolist(), strict=True):
+            safer[t] = (found, i)
         lambda_used[todo[fits]] = lam
         in_todo[todo[fits]] = False
         lam /= 2.0
 
     keep = np.flatnonzero(reachable)
-    safer_kept = [safer[t] for t in keep.tolist()]
-    shortest_kept = [shortest[t] for t in keep.tolist()]
-    safer_segs = [s for _, s in safer_kept]
-    short_segs = [s for _, s in shortest_kept]
+    kept = keep.tolist()
+    safer_segs = [paths.segments_of(i) for paths, i in (safer[t] for t in kept)]
+    safer_nodes = [paths.nodes_of(i) for paths, i in (safer[t] for t in kept)]
+    short_segs = [short.segments_of(t) for t in kept]
     demand = routable["demand"].to_numpy(dtype=float)[keep]
     safer_route, safer_flat = _flatten(safer_segs)
     short_route, short_flat = _flatten(short_segs)
@@ -339,21 +335,66 @@ def plan_routes(
         "shortest_exposure": np.bincount(short_route, weights=exposure_per_segment[short_flat], minlength=len(keep)),
         "safer_exposure": np.bincount(safer_route, weights=exposure_per_segment[safer_flat], minlength=len(keep)),
         "lambda_used": lambda_used[keep],
-        "geometry": gpd.array.from_shapely(index.paths_geometry([n for n, _ in safer_kept], safer_segs),
-                                           crs=index.crs),
+        "geometry": gpd.array.from_shapely(index.paths_geometry(safer_nodes, safer_segs), crs=index.crs),
     })
     routes = gpd.GeoDataFrame(columns, geometry="geometry")
     result = RouteSet(
         routes=routes,
         shortest_segments=short_segs,
         safer_segments=safer_segs,
-        shortest_nodes=[index.node_ids[n] for n, _ in shortest_kept],
-        safer_nodes=[index.node_ids[n] for n, _ in safer_kept],
+        shortest_nodes=[index.node_ids[short.nodes_of(t)] for t in kept],
+        safer_nodes=[index.node_ids[n] for n in safer_nodes],
         segment_demand=segment_demand,
         passage_m=float(length[segment_demand > 0].sum()),
         skipped=skipped,
     )
     return result
+
+
+@dataclass(frozen=True)
+class _Paths:
+    """The paths of one routing round, end to end.
+
+    Attributes
+    ----------
+    nodes, node_start
+        Node positions of every path; path ``i`` is ``nodes[node_start[i]:node_start[i + 1]]``
+        (empty when its target was not reached).
+    segments, segment_start
+        Segments of every path, laid out the same way.
+    sizes
+        Nodes of each path.
+    route
+        The path of each entry of ``segments``.
+    """
+
+    nodes: np.ndarray
+    node_start: np.ndarray
+    segments: np.ndarray
+    segment_start: np.ndarray
+    sizes: np.ndarray
+    route: np.ndarray
+
+    @classmethod
+    def route_pairs(cls, index: StreetIndex, graph: WeightedGraph, origins: np.ndarray, targets: np.ndarray,
+                    bounds: np.ndarray | None) -> _Paths:
+        """Route every (origin, target) under ``graph`` (:meth:`StreetIndex.shortest_paths_flat`)."""
+        nodes, sizes = index.shortest_paths_flat(graph, origins, targets, bounds=bounds)
+        segments = index.flat_paths_segments(nodes, sizes, graph)
+        steps = np.maximum(sizes - 1, 0)
+        node_start = np.zeros(len(sizes) + 1, dtype=np.int64)
+        np.cumsum(sizes, out=node_start[1:])
+        segment_start = np.zeros(len(sizes) + 1, dtype=np.int64)
+        np.cumsum(steps, out=segment_start[1:])
+        return cls(nodes, node_start, segments, segment_start, sizes, np.repeat(np.arange(len(sizes)), steps))
+
+    def nodes_of(self, i: int) -> np.ndarray:
+        """Node positions of path ``i``."""
+        return self.nodes[self.node_start[i] : self.node_start[i + 1]]
+
+    def segments_of(self, i: int) -> np.ndarray:
+        """Segments of path ``i``."""
+        return self.segments[self.segment_start[i] : self.segment_start[i + 1]]
 
 
 def _flatten(segments: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

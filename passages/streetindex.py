@@ -48,8 +48,10 @@ from passages._graph_search import (
     first_of_ties,
     no_gc,
     run_starts,
+    split_runs,
     square_tiles,
     walk_back_all,
+    walk_back_flat,
 )
 from passages.street_names import abbreviate, describe, walking_names
 
@@ -225,7 +227,7 @@ class StreetIndex:
         self.segment_tree = shapely.STRtree(self.segment_geometry)
         self._node_points: shapely.STRtree | None = None
         self._weighted_cache: dict[bytes, WeightedGraph] = {}
-        self._incidence: csr_matrix | None = None
+        self._incidence: tuple[np.ndarray, np.ndarray] | None = None
         self._coords: tuple[np.ndarray, np.ndarray] | None = None
         self._pairs: NodePairs | None = None
         self._stretch: float | None = None
@@ -504,11 +506,19 @@ class StreetIndex:
             return []
         sizes = np.fromiter((len(p) for p in paths), dtype=np.int64, count=len(paths))
         nodes = np.concatenate([np.asarray(p, dtype=np.int64) for p in paths])
+        return split_runs(self.flat_paths_segments(nodes, sizes, graph), np.maximum(sizes - 1, 0))
+
+    def flat_paths_segments(self, nodes: np.ndarray, sizes: np.ndarray, graph: WeightedGraph) -> np.ndarray:
+        """Return the segments of paths laid end to end (``nodes``, ``sizes[i]`` nodes each), end to end too.
+
+        A path of ``k >= 1`` nodes has ``k - 1`` segments; the segments of one path follow
+        those of the path before.
+        """
+        if len(nodes) < 2:
+            return np.empty(0, dtype=np.int64)
         within = np.ones(len(nodes), dtype=bool)
         within[np.cumsum(sizes)[sizes > 0] - 1] = False  # no step from a path's last node
-        segments = self.path_segments(nodes, graph, steps=within[:-1]) if len(nodes) > 1 else np.empty(0, np.int64)
-        ends = np.cumsum(np.maximum(sizes - 1, 0)).tolist()
-        return [segments[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)]
+        return self.path_segments(nodes, graph, steps=within[:-1])
 
     def path_segments(self, path: np.ndarray, graph: WeightedGraph, *, steps: np.ndarray | None = None) -> np.ndarray:
         """Return the segments along a path of node positions, under the weights of ``graph``."""
@@ -543,16 +553,20 @@ class StreetIndex:
 
     def node_segments(self, nodes: np.ndarray) -> np.ndarray:
         """Return the segments (sorted, unique) with an end at any of the given node positions."""
-        rows = self._node_incidence()[np.asarray(nodes, dtype=np.int64)]
-        return np.unique(rows.indices).astype(np.int64)
+        indptr, incident = self._node_incidence()
+        nodes = np.asarray(nodes, dtype=np.int64)
+        count = indptr[nodes + 1] - indptr[nodes]
+        at = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count) + np.repeat(indptr[nodes], count)
+        return np.unique(incident[at]).astype(np.int64)
 
-    def _node_incidence(self) -> csr_matrix:
-        """The ``n_nodes x n_segments`` matrix of which segment ends at which node (built once)."""
+    def _node_incidence(self) -> tuple[np.ndarray, np.ndarray]:
+        """Which segments end at which node, as CSR arrays (``indptr``, segments), built once."""
         if self._incidence is None:
             ends = np.concatenate([self.segment_u, self.segment_v])
-            segs = np.concatenate([np.arange(self.n_segments), np.arange(self.n_segments)])
-            self._incidence = csr_matrix((np.ones(len(ends), dtype=np.int8), (ends, segs)),
-                                         shape=(self.n_nodes, self.n_segments))
+            order = np.argsort(ends, kind="stable")
+            indptr = np.zeros(self.n_nodes + 1, dtype=np.int64)
+            np.cumsum(np.bincount(ends, minlength=self.n_nodes), out=indptr[1:])
+            self._incidence = (indptr, order % max(self.n_segments, 1))
         return self._incidence
 
     def local_distances(
@@ -684,12 +698,12 @@ class StreetIndex:
         source, node, distance = self._distances_within(sources, radius_m)
         near = distance < radius_m
         source, node, distance = source[near], node[near], distance[near]
-        incidence = self._node_incidence()
-        first = incidence.indptr[node]
-        count = incidence.indptr[node + 1] - first
+        indptr, incident = self._node_incidence()
+        first = indptr[node]
+        count = indptr[node + 1] - first
         owner = np.repeat(np.arange(len(node)), count)
         at = np.arange(len(owner)) - np.repeat(np.cumsum(count) - count, count) + first[owner]
-        segment = incidence.indices[at].astype(np.int64)
+        segment = incident[at]
         source, distance = source[owner], distance[owner]
         order = np.argsort(source * max(self.n_segments, 1) + segment)
         source, segment, distance = source[order], segment[order], distance[order]
@@ -702,6 +716,15 @@ class StreetIndex:
         self, graph: WeightedGraph, origins: np.ndarray, targets: np.ndarray, *, bounds: np.ndarray | None = None
     ) -> list[np.ndarray]:
         """Return the least-cost path (node positions) from each origin to its target under ``graph``.
+
+        :meth:`shortest_paths_flat`, one array per path.
+        """
+        return split_runs(*self.shortest_paths_flat(graph, origins, targets, bounds=bounds))
+
+    def shortest_paths_flat(
+        self, graph: WeightedGraph, origins: np.ndarray, targets: np.ndarray, *, bounds: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Return the least-cost paths from each origin to its target under ``graph``, end to end.
 
         On a small network (distinct origins x nodes up to :data:`ONE_BLOCK_ENTRIES`) one
         Dijkstra with predecessors runs for all origins at once, bounded by the largest
@@ -721,6 +744,12 @@ class StreetIndex:
         bounds
             Per pair, a cost no smaller than the least cost (same unit as the weights), or
             ``None`` to guess from the straight-line distance.
+
+        Returns
+        -------
+        nodes, sizes
+            The node positions of every path, origin first, one path after another, and
+            the number of nodes of each (0 for an unreachable target).
         """
         origins = np.asarray(origins, dtype=np.int64)
         targets = np.asarray(targets, dtype=np.int64)
@@ -728,9 +757,8 @@ class StreetIndex:
             straight = np.linalg.norm(self.node_xy[origins] - self.node_xy[targets], axis=1)
             bounds = ROUTE_STRETCH_GUESS * straight + ROUTE_SLACK_M
         bounds = np.asarray(bounds, dtype=float)
-        paths: list[np.ndarray] = [np.empty(0, dtype=np.int64)] * len(origins)
         if len(origins) == 0:
-            return paths
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
         order = np.argsort(origins, kind="stable")
         starts = np.flatnonzero(run_starts(origins[order]))
         if len(starts) * self.n_nodes <= ONE_BLOCK_ENTRIES:
@@ -743,7 +771,8 @@ class StreetIndex:
             if not reached.all():
                 dist, pred = dijkstra(graph.matrix, indices=unique, return_predecessors=True)
                 reached = np.isfinite(dist[rows, targets])
-            return walk_back_all(pred, rows, origins, targets, reached)
+            return walk_back_flat(pred, rows, origins, targets, reached)
+        paths: list[np.ndarray] = [np.empty(0, dtype=np.int64)] * len(origins)
         for todo in np.split(order, starts[1:]):
             origin = int(origins[todo[0]])
             limit = float(bounds[todo].max()) * (1 + 1e-9) + 1e-6
@@ -756,7 +785,7 @@ class StreetIndex:
                                   reached)
             for t, path in zip(todo.tolist(), found, strict=True):
                 paths[t] = path
-        return paths
+        return (np.concatenate(paths), np.fromiter((len(p) for p in paths), dtype=np.int64, count=len(paths)))
 
     # -- tables and write-back -----------------------------------------------------------
 
