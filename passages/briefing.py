@@ -899,21 +899,34 @@ class _PdfJob:
         return self._make()
 
 
-def briefing_pdf(plan: Plan, coverage: Coverage, model: CoverageModel, *,
-                 bells: Mapping[str, tuple[str, str]] | None = None, scenario: str = "",
-                 lang: str | None = None) -> bytes:
-    """Return the briefing PDF: one page per officer and window (:func:`briefing_page`), US Letter.
+def briefing_pages(plan: Plan, coverage: Coverage, model: CoverageModel, *,
+                   bells: Mapping[str, tuple[str, str]] | None = None, scenario: str = "",
+                   lang: str | None = None) -> list[tuple[Assignment, Figure]]:
+    """Return every officer's page of every window (:func:`briefing_page`), in :func:`assignments` order.
 
-    The PDF carries no creation date: the same plan gives the same bytes. Names from files
-    are drawn literally (no mathtext).
+    Names from files are drawn literally (no mathtext); ``lang`` as for :func:`briefing_page`.
     """
-    lang = check_lang(lang)
+    with literal_text():
+        return [(duty, briefing_page(plan, coverage, model, duty, bells=bells, scenario=scenario, lang=lang))
+                for duty in assignments(coverage)]
+
+
+def pdf_bytes(figures: Sequence[Figure]) -> bytes:
+    """Return the figures as the pages of one PDF, with no creation date (the same pages give the same bytes)."""
     buffer = io.BytesIO()
     with literal_text(), PdfPages(buffer, metadata={"Creator": "passages", "Producer": "passages",
                                                     "CreationDate": None}) as pdf:
-        for duty in assignments(coverage):
-            pdf.savefig(briefing_page(plan, coverage, model, duty, bells=bells, scenario=scenario, lang=lang))
+        for figure in figures:
+            pdf.savefig(figure)
     return buffer.getvalue()
+
+
+def briefing_pdf(plan: Plan, coverage: Coverage, model: CoverageModel, *,
+                 bells: Mapping[str, tuple[str, str]] | None = None, scenario: str = "",
+                 lang: str | None = None) -> bytes:
+    """Return the briefing PDF: one US Letter page per officer and window (:func:`briefing_pages`)."""
+    return pdf_bytes([figure for _duty, figure in briefing_pages(plan, coverage, model, bells=bells,
+                                                                 scenario=scenario, lang=check_lang(lang))])
 
 
 def write_briefings(plan: Plan, coverage: Coverage, model: CoverageModel, out_dir: str | Path | OutputSet, *,
@@ -935,28 +948,25 @@ def write_briefings(plan: Plan, coverage: Coverage, model: CoverageModel, out_di
     lang = check_lang(lang)
     for note in match_bells(bells, plan.places, area_name=plan.area.name)[1]:
         warnings.warn(note, UserWarning, stacklevel=2)
-    with _PdfJob(functools.partial(briefing_pdf, plan, coverage, model, bells=bells, scenario=scenario,
-                                   lang=lang)) as pdf:
-        return _write_pages(plan, coverage, model, out_dir, pdf, name=name, bells=bells, scenario=scenario,
-                            lang=lang)
+    pages = briefing_pages(plan, coverage, model, bells=bells, scenario=scenario, lang=lang)
+    with _PdfJob(functools.partial(pdf_bytes, [figure for _duty, figure in pages])) as pdf:
+        return _write_pages(pages, out_dir, pdf, name=name)
 
 
-def _write_pages(plan: Plan, coverage: Coverage, model: CoverageModel, out_dir: str | Path | OutputSet,
-                 pdf: _PdfJob, *, name: str, bells: Mapping[str, tuple[str, str]] | None, scenario: str,
-                 lang: str) -> dict[str, Path]:
+def _write_pages(pages: Sequence[tuple[Assignment, Figure]], out_dir: str | Path | OutputSet, pdf: _PdfJob, *,
+                 name: str) -> dict[str, Path]:
     """Draw the PNG pages, then write them and the PDF ``pdf`` makes (see :func:`write_briefings`)."""
-    pages: dict[str, Future[bytes]] = {}
+    pngs: dict[str, Future[bytes]] = {}
     # each PNG is compressed in a thread (Pillow lets Python run meanwhile) while the next page is drawn
     with literal_text(), ThreadPoolExecutor(max_workers=1) as encoder:
-        for duty in assignments(coverage):
-            fig = briefing_page(plan, coverage, model, duty, bells=bells, scenario=scenario, lang=lang)
-            pixels = render_rgba(fig, dpi=PNG_DPI)
-            pages[f"{name}-officer{duty.officer}-{duty.window.split('-')[0].replace(':', '')}.png"] = encoder.submit(
+        for duty, figure in pages:
+            pixels = render_rgba(figure, dpi=PNG_DPI)
+            pngs[f"{name}-officer{duty.officer}-{duty.window.split('-')[0].replace(':', '')}.png"] = encoder.submit(
                 functools.partial(encode_png, pixels, dpi=PNG_DPI, metadata={"Software": None}))
     with writing_to(out_dir, Path(out_dir) if not isinstance(out_dir, OutputSet) else out_dir.target,
                     owns=(f"{name}.pdf", f"{name}-officer*.png")) as out:
         written = {"pdf": out.write(f"{name}.pdf", pdf.result())}
-        for file_name, png in pages.items():
+        for file_name, png in pngs.items():
             written[file_name] = out.write(file_name, png.result())
     return written
 
@@ -981,17 +991,16 @@ def write_officer_pack(run: ScenarioRun, out_dir: str | Path | OutputSet, *,
     plan, scenario = run.plan, run.scenario.name
     for note in match_bells(bells, plan.places, area_name=plan.area.name)[1]:
         warnings.warn(note, UserWarning, stacklevel=2)
+    pages = briefing_pages(plan, run.coverage, run.model, bells=bells, scenario=scenario, lang=lang)
     # the PDF, the slowest part, is drawn (in a child process) while the rest is made here
-    with _PdfJob(functools.partial(briefing_pdf, plan, run.coverage, run.model, bells=bells, scenario=scenario,
-                                   lang=lang)) as pdf:
+    with _PdfJob(functools.partial(pdf_bytes, [figure for _duty, figure in pages])) as pdf:
         documents = coverage_gpx(run.coverage, plan.index, area_name=plan.area.name)
         page = scenario_map_html(run, lang=lang).encode("utf-8")
         folder = out_dir.target if isinstance(out_dir, OutputSet) else Path(out_dir)
         with writing_to(out_dir, folder, owns=("*",)) as out:
             written = {"map": out.write("officers.html", page)}
             exported = export_plan(plan, out, extra_layers=coverage_layers(run.coverage))
-            written.update(_write_pages(plan, run.coverage, run.model, out, pdf, name="briefing", bells=bells,
-                                        scenario=scenario, lang=lang))
+            written.update(_write_pages(pages, out, pdf, name="briefing"))
             for name, document in documents.items():
                 written[f"{name}.gpx"] = out.write(f"{name}.gpx", document)
             written.update(exported)
