@@ -77,7 +77,8 @@ class NodePairs:
         keep = src != dst
         src, dst, seg = src[keep], dst[keep], seg[keep]
         keys = src * n + dst
-        order = np.lexsort((seg, keys))
+        # by key; among parallel segments the order is free (the lightest is picked per weights)
+        order = np.argsort(keys, kind="stable")
         keys, src, dst, seg = keys[order], src[order], dst[order], seg[order]
         first = np.ones(len(keys), dtype=bool)
         first[1:] = keys[1:] != keys[:-1]

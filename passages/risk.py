@@ -285,10 +285,13 @@ def spread_positions(
     # segments in spatial order (square cells of two radii), so that one group's end nodes
     # share their neighbourhoods
     used = np.flatnonzero(np.bincount(seg_kept, minlength=index.n_segments))
-    mid = 0.5 * (index.node_xy[index.segment_u[used]] + index.node_xy[index.segment_v[used]])
-    cell = np.floor((mid - mid.min(axis=0)) / max(2 * radius, 50.0)).astype(np.int64)
-    rank = np.zeros(index.n_segments, dtype=np.int64)
-    rank[used[np.lexsort((used, cell[:, 1], cell[:, 0]))]] = np.arange(len(used))
+    if len(used) > FIRST_SEGMENT_GROUP:  # several groups: in space order
+        mid = 0.5 * (index.node_xy[index.segment_u[used]] + index.node_xy[index.segment_v[used]])
+        cell = np.floor((mid - mid.min(axis=0)) / max(2 * radius, 50.0)).astype(np.int64)
+        rank = np.zeros(index.n_segments, dtype=np.int64)
+        rank[used[np.lexsort((used, cell[:, 1], cell[:, 0]))]] = np.arange(len(used))
+    else:  # one group: any order
+        rank = np.arange(index.n_segments)
     # incidents at one position (LAPD points are rounded to the block) are one source
     by_offset = np.argsort(off_kept)  # then by segment, stably: half the time of a two-key lexsort
     by_position = by_offset[np.argsort(rank[seg_kept][by_offset], kind="stable")]

@@ -270,12 +270,14 @@ def plan_routes(
     exposure_per_segment = length * risk / 100.0
 
     skipped: dict[str, int] = {}
-    apart = pairs["origin_node"].to_numpy() != pairs["dest_node"].to_numpy()
+    origin_node = pairs["origin_node"].to_numpy(dtype=np.int64)
+    dest_node = pairs["dest_node"].to_numpy(dtype=np.int64)
+    apart = origin_node != dest_node
     routable = pairs if apart.all() else pairs[apart]
     if len(routable) < len(pairs):
         skipped["origin and destination at the same street node"] = len(pairs) - len(routable)
-    src = index.node_positions(routable["origin_node"].to_numpy(dtype=np.int64))
-    dst = index.node_positions(routable["dest_node"].to_numpy(dtype=np.int64))
+    src = index.node_positions(origin_node[apart])
+    dst = index.node_positions(dest_node[apart])
 
     def paths_for(lam: float, todo: np.ndarray) -> _Paths:
         weights = np.maximum(length * (1.0 + lam * relative), MIN_WEIGHT)

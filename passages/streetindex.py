@@ -386,9 +386,10 @@ class StreetIndex:
         offset = np.zeros(len(xy))
         finite = np.flatnonzero(np.isfinite(xy).all(axis=1))
         points = np.asarray(shapely.points(xy[finite]), dtype=object)
-        (point_idx, seg_idx), dist = self.segment_tree.query_nearest(
-            points, max_distance=max_distance_m, return_distance=True, all_matches=True)
-        point_idx, seg_idx, dist = first_of_ties(point_idx, seg_idx, dist)
+        # without max_distance GEOS walks the tree once per point, not twice; the far ones are dropped after
+        (point_idx, seg_idx), dist = self.segment_tree.query_nearest(points, return_distance=True, all_matches=True)
+        near = dist <= max_distance_m
+        point_idx, seg_idx, dist = first_of_ties(point_idx[near], seg_idx[near], dist[near])
         rows = finite[point_idx]
         segment[rows] = seg_idx
         distance[rows] = dist
@@ -857,22 +858,26 @@ class StreetIndex:
         long = [i for i, p in enumerate(paths) if len(p) >= 2]
         if not long:
             return out
-        if self._coords is None:
-            flat, owner = shapely.get_coordinates(self.segment_geometry, return_index=True)
-            self._coords = (flat, np.searchsorted(owner, np.arange(self.n_segments + 1)))
-        flat, start = self._coords
         segs = np.concatenate([np.asarray(segments[i], dtype=np.int64) for i in long])
         entry = np.concatenate([np.asarray(paths[i][:-1], dtype=np.int64) for i in long])
         owner = np.repeat(np.arange(len(long)), [len(paths[i]) - 1 for i in long])
         first_piece = run_starts(owner)
         forward = self.segment_u[segs] == entry
-        count = start[segs + 1] - start[segs]
+        if self._coords is not None:
+            flat, start = self._coords
+            seg_start, seg_stop = start[segs], start[segs + 1]
+        else:  # the coordinates of the segments walked only (a plan walks a few of a city's)
+            used, local = np.unique(segs, return_inverse=True)
+            flat, used_owner = shapely.get_coordinates(self.segment_geometry[used], return_index=True)
+            start = np.searchsorted(used_owner, np.arange(len(used) + 1))
+            seg_start, seg_stop = start[local], start[local + 1]
+        count = seg_stop - seg_start
         # each piece's coordinates in walking order, less its first one after the first piece of a path
         skip = (~first_piece).astype(np.int64)
         take = count - skip
         piece = np.repeat(np.arange(len(segs)), take)
         rank = np.arange(len(piece)) - np.repeat(np.cumsum(take) - take, take) + skip[piece]
-        coord = np.where(forward[piece], start[segs][piece] + rank, start[segs + 1][piece] - 1 - rank)
+        coord = np.where(forward[piece], seg_start[piece] + rank, seg_stop[piece] - 1 - rank)
         lines = shapely.linestrings(flat[coord], indices=owner[piece])
         for i, line in zip(long, np.asarray(lines, dtype=object).reshape(-1), strict=True):
             out[i] = line
