@@ -381,7 +381,11 @@ class _Paths:
     def route_pairs(cls, index: StreetIndex, graph: WeightedGraph, origins: np.ndarray, targets: np.ndarray,
                     bounds: np.ndarray | None) -> _Paths:
         """Route every (origin, target) under ``graph`` (:meth:`StreetIndex.shortest_paths_flat`)."""
-        nodes, sizes = index.shortest_paths_flat(graph, origins, targets, bounds=bounds)
+        return cls.of(index, graph, *index.shortest_paths_flat(graph, origins, targets, bounds=bounds))
+
+    @classmethod
+    def of(cls, index: StreetIndex, graph: WeightedGraph, nodes: np.ndarray, sizes: np.ndarray) -> _Paths:
+        """The paths found under ``graph``: their nodes end to end and the number of each's nodes."""
         segments = index.flat_paths_segments(nodes, sizes, graph)
         steps = np.maximum(sizes - 1, 0)
         node_start = np.zeros(len(sizes) + 1, dtype=np.int64)

@@ -519,10 +519,15 @@ class StreetIndex:
             return np.empty(0, dtype=np.int64)
         within = np.ones(len(nodes), dtype=bool)
         within[np.cumsum(sizes)[sizes > 0] - 1] = False  # no step from a path's last node
-        return self.path_segments(nodes, graph, steps=within[:-1])
+        return self.path_segments(nodes, graph, steps=within[:-1], check=False)
 
-    def path_segments(self, path: np.ndarray, graph: WeightedGraph, *, steps: np.ndarray | None = None) -> np.ndarray:
-        """Return the segments along a path of node positions, under the weights of ``graph``."""
+    def path_segments(self, path: np.ndarray, graph: WeightedGraph, *, steps: np.ndarray | None = None,
+                      check: bool = True) -> np.ndarray:
+        """Return the segments along a path of node positions, under the weights of ``graph``.
+
+        ``check=False`` skips testing that a segment joins every step (for paths the index
+        itself found on ``graph``).
+        """
         path = np.asarray(path, dtype=np.int64)
         if len(path) < 2:
             return np.empty(0, dtype=np.int64)
@@ -530,9 +535,10 @@ class StreetIndex:
         if steps is not None:  # only these consecutive pairs are steps (several paths end to end)
             keys = keys[steps]
         pos = np.searchsorted(graph.pair_keys, keys)
-        found = graph.pair_keys[np.minimum(pos, len(graph.pair_keys) - 1)]
-        if np.any(pos >= len(graph.pair_keys)) or np.any(found != keys):
-            raise ValueError("the path uses a pair of nodes that no segment joins")
+        if check:
+            found = graph.pair_keys[np.minimum(pos, len(graph.pair_keys) - 1)]
+            if np.any(pos >= len(graph.pair_keys)) or np.any(found != keys):
+                raise ValueError("the path uses a pair of nodes that no segment joins")
         return np.asarray(graph.pair_segments[pos], dtype=np.int64)
 
     # -- distances within a radius ---------------------------------------------------------
@@ -760,12 +766,9 @@ class StreetIndex:
         bounds = np.asarray(bounds, dtype=float)
         if len(origins) == 0:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-        order = np.argsort(origins, kind="stable")
-        starts = np.flatnonzero(run_starts(origins[order]))
-        if len(starts) * self.n_nodes <= ONE_BLOCK_ENTRIES:
+        unique, rows = np.unique(origins, return_inverse=True)
+        if len(unique) * self.n_nodes <= ONE_BLOCK_ENTRIES:
             # a small network: one call for every origin costs less than one call each
-            unique = origins[order][starts]
-            rows = np.searchsorted(unique, origins)
             limit = float(bounds.max()) * (1 + 1e-9) + 1e-6
             dist, pred = dijkstra(graph.matrix, indices=unique, limit=limit, return_predecessors=True)
             reached = np.isfinite(dist[rows, targets])
@@ -774,7 +777,8 @@ class StreetIndex:
                 reached = np.isfinite(dist[rows, targets])
             return walk_back_flat(pred, rows, origins, targets, reached)
         paths: list[np.ndarray] = [np.empty(0, dtype=np.int64)] * len(origins)
-        for todo in np.split(order, starts[1:]):
+        order = np.argsort(rows, kind="stable")
+        for todo in np.split(order, np.flatnonzero(run_starts(rows[order]))[1:]):
             origin = int(origins[todo[0]])
             limit = float(bounds[todo].max()) * (1 + 1e-9) + 1e-6
             dist, pred = dijkstra(graph.matrix, indices=origin, limit=limit, return_predecessors=True)
