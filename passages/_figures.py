@@ -69,13 +69,18 @@ def render_rgba(figure: Figure, *, dpi: float) -> np.ndarray:
     """Return the figure drawn at ``dpi`` (dots per inch) as RGBA pixels, rows from the top.
 
     Drawn as :meth:`~matplotlib.figure.Figure.savefig` draws it, with the canvas of
-    :func:`png_bytes`.
+    :func:`png_bytes`; the figure is left with a plain canvas, so that it does not keep
+    the drawing's pixel buffer (a page's few megabytes) while it lives.
     """
+    from matplotlib.backend_bases import FigureCanvasBase
+
     canvas = _canvas_class()(figure)
     raw = io.BytesIO()
     figure.savefig(raw, format="raw", dpi=dpi)
     width, height = canvas.renderer.width, canvas.renderer.height
-    return np.frombuffer(raw.getvalue(), dtype=np.uint8).reshape(int(height), int(width), 4)
+    canvas.renderer = None  # its buffer goes now, not when a collection finds the canvas's reference cycles
+    FigureCanvasBase(figure)
+    return np.frombuffer(raw.getbuffer(), dtype=np.uint8).reshape(int(height), int(width), 4)
 
 
 def encode_png(rgba: np.ndarray, *, dpi: float, metadata: dict[str, str | None] | None = None) -> bytes:
