@@ -6,6 +6,9 @@ clock times, the schools whose walks the officer watches with their bell times (
 school), and the worst street segments of the officer's own duty, then the nearest hot
 segments off it (:func:`duty_segments`). The pages go into one PDF (US Letter, portrait)
 and one PNG each; the PDF carries no creation date, so the same plan gives the same bytes.
+On Linux the PDF is drawn in a forked child process while this one draws the PNG pages
+(and an officer pack's map and GIS files): :data:`PARALLEL_PDF`. The map shows only the
+streets that reach into it, each style drawn as one path (:func:`street_path`).
 
 Bell times are not in any public data set used here: a planner gives them in a CSV
 (:func:`read_bells`); a school without one says "bell times not on file". A row that
