@@ -288,6 +288,11 @@ def point_segment_distance(px: np.ndarray, py: np.ndarray, ax: np.ndarray, ay: n
     return np.where((ax == bx) & (ay == by), to_a, out)
 
 
+#: Segments x pieces per segment up to which :meth:`SegmentPieces.of` sums the pieces' lengths
+#: on one padded table (else piece rank by piece rank); memory, not results.
+PADDED_SUM_ENTRIES = 2_000_000
+
+
 @dataclass(frozen=True)
 class SegmentPieces:
     """The straight pieces of every segment geometry and sample points along them, for snapping.
@@ -316,7 +321,7 @@ class SegmentPieces:
     sample_piece
         The piece of each sample point of :attr:`tree`.
     tree
-        KD-tree of the sample points.
+        KD-tree of the sample points (``None`` when built without).
     """
 
     start: np.ndarray
@@ -326,11 +331,15 @@ class SegmentPieces:
     geometry_length: np.ndarray
     spacing_m: float
     sample_piece: np.ndarray
-    tree: cKDTree
+    tree: cKDTree | None
 
     @classmethod
-    def of(cls, geometries: np.ndarray, *, spacing_m: float) -> SegmentPieces:
-        """Cut LineStrings (one per segment) into straight pieces and sample them every ``spacing_m`` metres."""
+    def of(cls, geometries: np.ndarray, *, spacing_m: float, with_tree: bool = True) -> SegmentPieces:
+        """Cut LineStrings (one per segment) into straight pieces and sample them every ``spacing_m`` metres.
+
+        Without ``with_tree`` there are no samples and no tree (for :meth:`distance` and
+        :meth:`measure` on pieces found another way).
+        """
         coords, owner = shapely.get_coordinates(geometries, return_index=True)
         same = owner[1:] == owner[:-1]
         start, end, segment = coords[:-1][same], coords[1:][same], owner[:-1][same]
@@ -341,11 +350,24 @@ class SegmentPieces:
         count = np.diff(first)
         start_measure = np.zeros(len(segment))
         running = np.zeros(len(geometries))
-        for rank in range(int(count.max(initial=0))):
-            has = np.flatnonzero(count > rank)
-            piece = first[has] + rank
-            start_measure[piece] = running[has]
-            running[has] += length[piece]
+        widest = int(count.max(initial=0))
+        if len(geometries) * widest <= PADDED_SUM_ENTRIES:
+            # one row per segment, its pieces' lengths left-aligned: np.add.accumulate adds in order
+            rank = np.arange(len(segment)) - first[segment]
+            table = np.zeros((len(geometries), widest + 1))
+            table[segment, rank + 1] = length
+            table = np.add.accumulate(table, axis=1)
+            start_measure[:] = table[segment, rank]
+            running[:] = table[np.arange(len(geometries)), count]
+        else:
+            for rank_of in range(widest):
+                has = np.flatnonzero(count > rank_of)
+                piece = first[has] + rank_of
+                start_measure[piece] = running[has]
+                running[has] += length[piece]
+        if not with_tree:
+            return cls(start, end, segment.astype(np.int64), start_measure, running, spacing_m,
+                       np.empty(0, dtype=np.int64), None)
         # samples: the middles of ceil(length / spacing) equal parts of each piece
         parts = np.maximum(np.ceil(length / spacing_m), 1).astype(np.int64)
         sample_piece = np.repeat(np.arange(len(segment)), parts)
@@ -374,7 +396,7 @@ class SegmentPieces:
         piece = np.full(n, -1, dtype=np.int64)
         distance = np.full(n, np.inf)
         n_samples = len(self.sample_piece)
-        if n == 0 or n_samples == 0:
+        if n == 0 or n_samples == 0 or self.tree is None:
             return piece, distance
         slack = 0.5 * self.spacing_m + 1e-6 * (1.0 + self.spacing_m)
         bound = max_distance_m + slack
@@ -412,20 +434,35 @@ class SegmentPieces:
     def _nearest_by_ball(self, xy: np.ndarray, *, max_distance_m: float, slack: float
                          ) -> tuple[np.ndarray, np.ndarray]:
         """The nearest piece of a few points from every sample within ``max_distance_m + slack`` (exact, slower)."""
+        assert self.tree is not None
         lists = self.tree.query_ball_point(xy, r=max_distance_m + slack)
         sizes = np.fromiter((len(x) for x in lists), dtype=np.int64, count=len(lists))
         owner = np.repeat(np.arange(len(xy)), sizes)
         cand = self.sample_piece[np.concatenate([np.asarray(x, dtype=np.int64) for x in lists])] if len(owner) \
             else np.empty(0, dtype=np.int64)
-        d = self.distance(xy[owner], cand)
+        piece, distance = self.nearest_of(xy, owner, cand)
+        far = distance > max_distance_m
+        piece[far], distance[far] = -1, np.inf
+        return piece, distance
+
+    def nearest_of(self, xy: np.ndarray, owner: np.ndarray, cand: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return, for each point of ``xy``, the nearest of its candidate pieces and the distance (m).
+
+        ``owner[i]`` is the point of candidate ``cand[i]``; the lowest piece wins a tie; a
+        point without candidates gets -1 and ``inf``.
+        """
         piece = np.full(len(xy), -1, dtype=np.int64)
         distance = np.full(len(xy), np.inf)
         if len(owner):
-            order = np.lexsort((cand, d, owner))
-            first = order[run_starts(owner[order])]
-            keep = d[first] <= max_distance_m
-            piece[owner[first][keep]] = cand[first][keep]
-            distance[owner[first][keep]] = d[first][keep]
+            if np.any(owner[1:] < owner[:-1]):
+                order = np.argsort(owner, kind="stable")
+                owner, cand = owner[order], cand[order]
+            d = self.distance(xy[owner], cand)
+            heads = np.flatnonzero(run_starts(owner))
+            best = np.minimum.reduceat(d, heads)
+            lowest = np.where(d == np.repeat(best, np.diff(np.append(heads, len(d)))), cand, np.iinfo(np.int64).max)
+            piece[owner[heads]] = np.minimum.reduceat(lowest, heads)
+            distance[owner[heads]] = best
         return piece, distance
 
     def measure(self, xy: np.ndarray, piece: np.ndarray) -> np.ndarray:

@@ -82,10 +82,13 @@ SNAP_NEIGHBOURS: tuple[int, ...] = (8, 64)
 #: Points snapped at a time (memory, not speed).
 SNAP_BLOCK = 65_536
 
-#: Fewer points than segments over this many are snapped one GEOS query each
-#: (:meth:`StreetIndex.snap_points`), unless the index's pieces are built already: building
-#: them costs about as much as a GEOS query for one point in this many segments.
+#: Fewer points than segments over this many are snapped without building the index's pieces
+#: and their KD-tree (:meth:`StreetIndex.snap_points`), unless built already.
 SNAP_TREE_POINTS_PER_SEGMENT = 2.0
+
+#: A few points are snapped among the segments whose bounding box meets a square of this many
+#: metres around them; a point farther from every street is snapped by a GEOS query.
+SNAP_BOX_M = 10.0
 
 #: Above this stretch (straight line over street length) tiles are not trusted and the
 #: whole network is one tile.
@@ -328,7 +331,8 @@ class StreetIndex:
         decides (computed as GEOS computes it, so the segment, distance and offset are
         those of shapely's ``STRtree.query_nearest`` and ``line_locate_point``). A few
         points (fewer than :data:`SNAP_TREE_POINTS_PER_SEGMENT` per segment) on an index
-        whose pieces are not built yet are snapped by those shapely calls themselves.
+        whose pieces are not built yet are measured against the pieces of the segments near
+        them only (found by the STRtree).
 
         Parameters
         ----------
@@ -376,27 +380,58 @@ class StreetIndex:
         return segment, distance, offset
 
     def _snap_few(self, xy: np.ndarray, *, max_distance_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """:meth:`snap_points` with shapely, a GEOS query per point (``STRtree.query_nearest``, ``line_locate_point``).
+        """:meth:`snap_points` for a few points, without building the index's pieces and their tree.
 
-        The same segment, distance and offset as the vectorised way (same GEOS distance, same
-        tie rule); cheaper for a few points on a network whose pieces are not built yet.
+        The STRtree names the segments whose bounding box meets a square of
+        :data:`SNAP_BOX_M` around each point; the exact distance to their pieces (as GEOS
+        computes it) settles every point with a segment within that distance. The others
+        get a GEOS nearest-neighbour query each (``STRtree.query_nearest``). Same segment,
+        distance and offset as the vectorised way.
         """
         segment = np.full(len(xy), -1, dtype=np.int64)
         distance = np.full(len(xy), np.inf)
         offset = np.zeros(len(xy))
         finite = np.flatnonzero(np.isfinite(xy).all(axis=1))
-        points = np.asarray(shapely.points(xy[finite]), dtype=object)
+        reach = min(SNAP_BOX_M, max_distance_m)
+        pad = reach * (1 + 1e-9) + 1e-6  # the square holds every point within reach, rounding aside
+        x, y = xy[finite, 0], xy[finite, 1]
+        point_idx, seg_idx = self.segment_tree.query(shapely.box(x - pad, y - pad, x + pad, y + pad))
+        near, local = np.unique(seg_idx, return_inverse=True)
+        pieces = SegmentPieces.of(self.segment_geometry[near], spacing_m=SNAP_SAMPLE_M, with_tree=False)
+        first = np.searchsorted(pieces.segment, np.arange(len(near) + 1))
+        count = first[local + 1] - first[local]
+        owner = np.repeat(point_idx, count)
+        cand = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count) + np.repeat(first[local], count)
+        piece, dist = pieces.nearest_of(xy[finite], owner, cand)
+        settled = dist <= reach  # nothing nearer can lie outside the square
+        hit = settled & (dist <= max_distance_m)
+        rows, piece = finite[hit], piece[hit]
+        seg = near[pieces.segment[piece]]
+        segment[rows], distance[rows] = seg, dist[hit]
+        geom_len = pieces.geometry_length[pieces.segment[piece]]
+        scale = np.divide(self.segment_length[seg], geom_len, out=np.ones_like(geom_len), where=geom_len > 0)
+        offset[rows] = np.clip(pieces.measure(xy[rows], piece) * scale, 0.0, self.segment_length[seg])
+        rest = finite[~settled]
+        if len(rest) and reach < max_distance_m:
+            segment[rest], distance[rest], offset[rest] = self._snap_by_geos(xy[rest], max_distance_m=max_distance_m)
+        return segment, distance, offset
+
+    def _snap_by_geos(self, xy: np.ndarray, *, max_distance_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`snap_points` by shapely, a GEOS query per point (``STRtree.query_nearest``, ``line_locate_point``)."""
+        segment = np.full(len(xy), -1, dtype=np.int64)
+        distance = np.full(len(xy), np.inf)
+        offset = np.zeros(len(xy))
+        points = np.asarray(shapely.points(xy), dtype=object)
         # without max_distance GEOS walks the tree once per point, not twice; the far ones are dropped after
         (point_idx, seg_idx), dist = self.segment_tree.query_nearest(points, return_distance=True, all_matches=True)
         near = dist <= max_distance_m
         point_idx, seg_idx, dist = first_of_ties(point_idx[near], seg_idx[near], dist[near])
-        rows = finite[point_idx]
-        segment[rows] = seg_idx
-        distance[rows] = dist
+        segment[point_idx] = seg_idx
+        distance[point_idx] = dist
         along = shapely.line_locate_point(self.segment_geometry[seg_idx], points[point_idx])
         geom_len = shapely.length(self.segment_geometry[seg_idx])
         scale = np.divide(self.segment_length[seg_idx], geom_len, out=np.ones_like(geom_len), where=geom_len > 0)
-        offset[rows] = np.clip(along * scale, 0.0, self.segment_length[seg_idx])
+        offset[point_idx] = np.clip(along * scale, 0.0, self.segment_length[seg_idx])
         return segment, distance, offset
 
     @cached_property

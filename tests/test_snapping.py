@@ -64,10 +64,11 @@ def brute_force_snap(index: StreetIndex, xy: np.ndarray, max_distance_m: float
 @given(seed=st.integers(0, 10**6), n_nodes=st.integers(2, 12), n_edges=st.integers(1, 14),
        bends=st.integers(0, 3), spacing=st.sampled_from([2.0, 10.0, 35.0]),
        neighbours=st.sampled_from([(8, 64), (1, 2), (2,)]),
-       max_distance=st.sampled_from([5.0, 15.0, 60.0, 1000.0]), few=st.booleans())
+       max_distance=st.sampled_from([5.0, 15.0, 60.0, 1000.0]), few=st.booleans(),
+       box=st.sampled_from([0.5, 8.0, 30.0, 5000.0]))
 def test_snapping_equals_the_brute_force_nearest_segment_ties_included(
         seed: int, n_nodes: int, n_edges: int, bends: int, spacing: float, neighbours: tuple[int, ...],
-        max_distance: float, few: bool) -> None:
+        max_distance: float, few: bool, box: float) -> None:
     graph = polyline_graph(seed, n_nodes, n_edges, grid_m=10.0, bends=bends)
     rng = np.random.default_rng(seed + 1)
     # half-metre steps: many points stand equally far from two streets, or on a corner
@@ -76,8 +77,10 @@ def test_snapping_equals_the_brute_force_nearest_segment_ties_included(
         patch.setattr(streetindex, "SNAP_SAMPLE_M", spacing)
         patch.setattr(streetindex, "SNAP_NEIGHBOURS", neighbours)
         patch.setattr(streetindex, "SNAP_BLOCK", 32)
-        # a GEOS query per point, or the vectorised way on the index's pieces
+        # the few-points way (pieces of the segments near each point, else a GEOS query), or
+        # the vectorised way on the index's pieces
         patch.setattr(streetindex, "SNAP_TREE_POINTS_PER_SEGMENT", 0.0 if few else 1e9)
+        patch.setattr(streetindex, "SNAP_BOX_M", box)
         index = StreetIndex(graph)
         segment, distance, offset = index.snap_points(xy, max_distance_m=max_distance)
     want_segment, want_distance, want_offset = brute_force_snap(index, xy, max_distance)
