@@ -184,8 +184,10 @@ def od_pairs(
             dest_id, dest_name, dest_kind, dest_node = other_fields[o]
             rows.append((f"school-{dest_kind}", school_id[s], school_name[s], school_node[s],
                          dest_id, dest_name, dest_kind, dest_node, float(link_share * walkers[s] / n_links)))
-    columns: dict[str, list[Any]] = {"pair_id": [f"P{i + 1:03d}" for i in range(len(rows))]}
+    columns: dict[str, Any] = {"pair_id": [f"P{i + 1:03d}" for i in range(len(rows))]}
     columns.update(zip(_PAIR_COLUMNS[1:], (list(c) for c in zip(*rows, strict=True)), strict=True))
+    for name, dtype in (("origin_node", np.int64), ("dest_node", np.int64), ("demand", float)):
+        columns[name] = np.array(columns[name], dtype=dtype)  # typed already: pandas need not infer
     return pd.DataFrame(columns)
 
 
