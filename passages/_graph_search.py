@@ -288,9 +288,34 @@ def point_segment_distance(px: np.ndarray, py: np.ndarray, ax: np.ndarray, ay: n
     return np.where((ax == bx) & (ay == by), to_a, out)
 
 
-#: Segments x pieces per segment up to which :meth:`SegmentPieces.of` sums the pieces' lengths
-#: on one padded table (else piece rank by piece rank); memory, not results.
-PADDED_SUM_ENTRIES = 2_000_000
+def running_lengths(length: np.ndarray, first: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return each piece's distance from its segment's start and each segment's length (m).
+
+    ``length`` holds the pieces' lengths, segment after segment; segment ``i`` owns pieces
+    ``first[i]:first[i + 1]``. The lengths are added one piece after another, in the order
+    GEOS adds them (``np.add.accumulate`` along the rows of padded tables, the segments
+    bucketed by their number of pieces so that no table is more than twice its pieces).
+    """
+    count = np.diff(first)
+    n = len(count)
+    start_measure = np.zeros(len(length))
+    total = np.zeros(n)
+    if len(length) == 0:
+        return start_measure, total
+    width = np.ones(n, dtype=np.int64)
+    positive = count > 0
+    width[positive] = 1 << np.ceil(np.log2(count[positive])).astype(np.int64)  # the bucket: a power of two
+    for bucket in np.unique(width[positive]).tolist():
+        rows = np.flatnonzero(positive & (width == bucket))
+        rank = np.arange(bucket)
+        pieces = first[rows][:, None] + rank[None, :]
+        inside = rank[None, :] < count[rows][:, None]
+        table = np.zeros((len(rows), bucket + 1))
+        table[:, 1:][inside] = length[pieces[inside]]
+        table = np.add.accumulate(table, axis=1)
+        start_measure[pieces[inside]] = table[:, :-1][inside]
+        total[rows] = table[np.arange(len(rows)), count[rows]]
+    return start_measure, total
 
 
 @dataclass(frozen=True)
@@ -347,24 +372,7 @@ class SegmentPieces:
         length = np.sqrt(delta[:, 0] * delta[:, 0] + delta[:, 1] * delta[:, 1])
         # the running sum along each segment, piece after piece (GEOS's order of additions)
         first = np.searchsorted(segment, np.arange(len(geometries) + 1))
-        count = np.diff(first)
-        start_measure = np.zeros(len(segment))
-        running = np.zeros(len(geometries))
-        widest = int(count.max(initial=0))
-        if len(geometries) * widest <= PADDED_SUM_ENTRIES:
-            # one row per segment, its pieces' lengths left-aligned: np.add.accumulate adds in order
-            rank = np.arange(len(segment)) - first[segment]
-            table = np.zeros((len(geometries), widest + 1))
-            table[segment, rank + 1] = length
-            table = np.add.accumulate(table, axis=1)
-            start_measure[:] = table[segment, rank]
-            running[:] = table[np.arange(len(geometries)), count]
-        else:
-            for rank_of in range(widest):
-                has = np.flatnonzero(count > rank_of)
-                piece = first[has] + rank_of
-                start_measure[piece] = running[has]
-                running[has] += length[piece]
+        start_measure, running = running_lengths(length, first)
         if not with_tree:
             return cls(start, end, segment.astype(np.int64), start_measure, running, spacing_m,
                        np.empty(0, dtype=np.int64), None)

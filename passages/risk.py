@@ -343,8 +343,18 @@ def _spread_some(mass: np.ndarray, bandwidths: np.ndarray, length: np.ndarray, r
         total = np.bincount(o, weights=share, minlength=len(seg))
         empty = total <= 0
         part = share * (w / np.where(empty, 1.0, total))[o]
-        mass[b] += np.bincount(t, weights=part, minlength=len(length))
-        mass[b] += np.bincount(seg[empty], weights=w[empty], minlength=len(length))
+        _add_by_segment(mass[b], t, part)
+        if empty.any():
+            _add_by_segment(mass[b], seg[empty], w[empty])
+
+
+def _add_by_segment(mass: np.ndarray, segment: np.ndarray, weight: np.ndarray) -> None:
+    """Add ``weight`` to ``mass`` at ``segment``, summed by bincount over the span of segments met only."""
+    if len(segment) == 0:
+        return
+    low = int(segment.min())
+    summed = np.bincount(segment - low, weights=weight)
+    mass[low : low + len(summed)] += summed
 
 
 def position_mass(

@@ -183,3 +183,19 @@ def test_spread_equals_a_plain_loop_over_incidents(seed: int, bandwidth: float, 
     np.testing.assert_allclose(mass[1], plain_spread(index, segment, offset, weight, bandwidth / 2),
                                rtol=1e-12, atol=1e-12)
     assert mass.sum(axis=1) == pytest.approx([weight.sum()] * 2, rel=1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(counts=st.lists(st.integers(0, 40), min_size=0, max_size=30), seed=st.integers(0, 10**6))
+def test_running_lengths_add_piece_after_piece_as_geos(counts: list[int], seed: int) -> None:
+    from passages._graph_search import running_lengths
+
+    lengths = np.random.default_rng(seed).uniform(0, 100, size=sum(counts)) ** 3 / 7.0
+    first = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    start, total = running_lengths(lengths, first)
+    for i, count in enumerate(counts):
+        running = 0.0
+        for j in range(first[i], first[i] + count):
+            assert start[j] == running  # the same additions in the same order: equal to the last bit
+            running += float(lengths[j])
+        assert total[i] == running
