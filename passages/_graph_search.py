@@ -1,4 +1,5 @@
-"""Search helpers of :class:`passages.streetindex.StreetIndex`: tiles, node pairs, walking back paths.
+"""Search helpers of :class:`passages.streetindex.StreetIndex`: tiles, batches of far-apart
+sources, node pairs, walking back paths, and the straight pieces of the streets for snapping.
 
 Plain functions over arrays (node positions, predecessor rows), kept apart so that the
 index module stays a readable size. Distances are in metres; node positions index
