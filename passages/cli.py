@@ -314,6 +314,8 @@ def _print_summary(summary: dict[str, Any], written: dict[str, Path], seconds: f
     skipped = "; ".join(f"{k}: {v}" for k, v in routes["skipped"].items())
     table.add_row("routes", f"{routes['routed']} routed of {routes['pairs']} pairs ({purposes})"
                             + (f"; skipped {skipped}" if skipped else ""))
+    if demand := summary.get("demand"):
+        table.add_row("walks from", _demand_line(demand))
     if routes["routed"]:
         cut = 1 - routes["exposure_safer"] / routes["exposure_shortest"] if routes["exposure_shortest"] else 0.0
         table.add_row("safer paths", f"mean detour x{routes['mean_detour_ratio']:.3f}, exposure {cut:.0%} lower "
@@ -324,6 +326,21 @@ def _print_summary(summary: dict[str, Any], written: dict[str, Path], seconds: f
     table.add_row("summary", str(written["summary"]))
     table.add_row("time", f"{seconds:.1f} s")
     print_table(console, table)
+
+
+def _demand_line(demand: dict[str, Any]) -> str:
+    """Where the walks to school start, their walkers, and the homes near a passage, in one line."""
+    starts = {"site": "the site", "homes": "home blocks", "both": "the site and home blocks"}[demand["model"]]
+    origins = demand["origins"]
+    line = f"{starts}: {origins:,} origin{'' if origins == 1 else 's'}, {demand['walkers']:,.0f} walkers per day"
+    if "home_blocks" in demand:
+        line += (f" ({demand['home_blocks_within_walk']:,} of {demand['home_blocks']:,} home blocks within "
+                 f"{demand['walk_limit_m']:,.0f} m of a school)")
+    share = demand["residential_share_near_passage"]
+    if share is not None:
+        line += (f"; {share:.0%} of {demand['residential_km']:,.1f} km of residential street within "
+                 f"{demand['near_passage_m']:,.0f} m of a passage")
+    return line
 
 
 @app.command("plan", cls=CleanCommand)

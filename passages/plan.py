@@ -34,6 +34,15 @@ from passages._errors import EmptyResultError, InputError
 from passages._io import OutputSet, writing_to
 from passages._names import slug
 from passages.areas import Area
+from passages.demand import (
+    HOME_ID_PREFIX,
+    HomeBlocks,
+    HomeDemand,
+    default_demand,
+    home_blocks,
+    home_pairs,
+    residential_near_passages,
+)
 from passages.incidents import IncidentReport, IncidentScan, IncidentSet
 from passages.network import load_network
 from passages.places import PLACE_KINDS, load_places, osm_places_online, snap_places
@@ -78,6 +87,11 @@ class Plan:
         UTC time the plan was made (ISO 8601).
     notes
         Data problems met on the way that did not stop the plan (warnings of the stages).
+    demand_model
+        Where the walks to school start: ``"site"``, ``"homes"`` or ``"both"``
+        (:mod:`passages.demand`).
+    home_demand
+        The home blocks and their walks, when the model has them.
     """
 
     area: Area
@@ -91,6 +105,8 @@ class Plan:
     sources: list[str] = field(default_factory=list)
     created: str = ""
     notes: list[str] = field(default_factory=list)
+    demand_model: str = "site"
+    home_demand: HomeDemand | None = None
 
     def segments(self) -> gpd.GeoDataFrame:
         """Return every street segment (UTM) with ``mass``, ``risk_per_100m``, ``hot``, ``demand``."""
@@ -155,11 +171,40 @@ class Plan:
                 "exposure_shortest": round(float(routes["shortest_exposure"].sum()), 3),
                 "exposure_safer": round(float(routes["safer_exposure"].sum()), 3),
             },
+            "demand": self.demand_summary(),
             "passage_km": round(self.route_set.passage_km, 3),
             "notes": list(self.notes),
             "parameters": self.params.as_dict(),
             "sources": list(self.sources),
         }
+
+
+    def demand_summary(self) -> dict[str, Any]:
+        """Return where the walks start and how much of the area's homes the passages reach.
+
+        ``origins`` counts the distinct starts of the routed walks to school (site centre
+        or entrances, home blocks), ``walkers`` their demand (walkers per day), and
+        ``residential_share_near_passage`` the share of residential street length within
+        :data:`passages.settings.near_passage_m` metres of a passage.
+        """
+        routes = self.route_set.routes
+        to_school = routes[routes["purpose"] == "home-school"]
+        from_homes = to_school["origin_id"].astype(str).str.startswith(HOME_ID_PREFIX).to_numpy(dtype=bool)
+        residential_m, near_m = residential_near_passages(self.index, self.route_set.segment_demand)
+        figures: dict[str, Any] = {
+            "model": self.demand_model,
+            "origins": int(to_school["origin_id"].nunique()),
+            "walkers": round(float(to_school["demand"].sum()), 3),
+            "site_walkers": round(float(to_school["demand"].to_numpy(dtype=float)[~from_homes].sum()), 3),
+            "residential_km": round(residential_m / 1000.0, 3),
+            "residential_share_near_passage": round(min(near_m / residential_m, 1.0), 4) if residential_m else None,
+            "near_passage_m": settings.near_passage_m,
+        }
+        if self.home_demand is not None:
+            figures.update(self.home_demand.summary())
+            routed = to_school["demand"].to_numpy(dtype=float)[from_homes]
+            figures["home_walkers_routed"] = round(float(routed.sum()), 3)
+        return figures
 
 
 def _resolve(paths: Sequence[Path], kind: str) -> list[Path]:
@@ -280,7 +325,7 @@ class _StageKeys:
         snap = (p.place_snap_m,)
         incidents = (p.windows, p.weekdays, p.categories, p.half_life_days, p.lookback_days)
         risk = (incidents, p.snap_m, p.bandwidth_m, p.hot_share, p.own_share)
-        pairs = (snap, p.link_radius_m, p.links_per_kind)
+        pairs = (snap, p.link_radius_m, p.links_per_kind, p.demand, p.home_walk_m)
         return cls(snap, incidents, risk, pairs, (risk, pairs, p.risk_lambda, p.max_detour))
 
 
@@ -337,7 +382,8 @@ class PlanInputs:
         self._selected: _Memo[tuple[IncidentSet, list[str]]] = _Memo(size)
         self._risks: _Memo[tuple[RiskScore, list[str]]] = _Memo(size)
         self._origins: _Memo[tuple[list[Origin], list[str]]] = _Memo(1)
-        self._pairs: _Memo[tuple[pd.DataFrame, list[str]]] = _Memo(size)
+        self._blocks: _Memo[tuple[HomeBlocks, list[str]]] = _Memo(1)
+        self._pairs: _Memo[tuple[tuple[pd.DataFrame, HomeDemand | None], list[str]]] = _Memo(size)
         self._routes: _Memo[tuple[RouteSet, list[str]]] = _Memo(size)
         self._models: _Memo[Any] = _Memo(size)
 
@@ -436,9 +482,17 @@ class PlanInputs:
             hot_share=params.hot_share, own_share=params.own_share)))
 
         step("routes")
-        origins, origin_notes = self._origins.get((), lambda: _noting(lambda: site_origins(area, index)))
-        pairs, pair_notes = self._pairs.get(keys.pairs, lambda: _noting(lambda: od_pairs(
-            places, origins, index, link_radius_m=params.link_radius_m, links_per_kind=params.links_per_kind)))
+        model = params.demand or default_demand(area)
+        origins: list[Origin] = []
+        origin_notes: list[str] = []
+        if model in ("site", "both"):
+            origins, origin_notes = self._origins.get((), lambda: _noting(lambda: site_origins(area, index)))
+        blocks: HomeBlocks | None = None
+        if model in ("homes", "both"):
+            blocks, block_notes = self._blocks.get((), lambda: _noting(lambda: home_blocks(index)))
+            origin_notes = [*origin_notes, *block_notes]
+        (pairs, homes), pair_notes = self._pairs.get(keys.pairs, lambda: _noting(
+            lambda: self._pairs_of(places, origins, blocks, params)))
         if len(pairs) == 0:
             raise EmptyResultError(
                 f"no school of {area.slug!r} lies within {area.radius_m:.0f} m and near a street: "
@@ -455,7 +509,26 @@ class PlanInputs:
         notes = [*self._notes["network"], *self._notes["places"], *snap_notes, *self._notes["incidents"],
                  *select_notes, *risk_notes, *origin_notes, *pair_notes, *route_notes]
         return Plan(area, params, self.graph, index, places, report, risk, route_set, sources,
-                    datetime.now(UTC).replace(microsecond=0).isoformat(), list(dict.fromkeys(notes)))
+                    datetime.now(UTC).replace(microsecond=0).isoformat(), list(dict.fromkeys(notes)),
+                    model, homes)
+
+    def _pairs_of(self, places: gpd.GeoDataFrame, origins: list[Origin], blocks: HomeBlocks | None,
+                  params: PlanParameters) -> tuple[pd.DataFrame, HomeDemand | None]:
+        """The walks of a plan: the site's and the home blocks' to school, and the schools' links."""
+        walks, report = (None, None) if blocks is None else home_pairs(
+            blocks, places, self.index, walk_limit_m=params.home_walk_m)
+        pairs = od_pairs(places, origins, self.index, link_radius_m=params.link_radius_m,
+                         links_per_kind=params.links_per_kind, homes=walks)
+        if report is not None and report.reached < report.blocks:
+            far = report.blocks - report.reached
+            warnings.warn(f"{far} of {report.blocks} home blocks of {self.area.slug!r} {'is' if far == 1 else 'are'} "
+                          f"more than {report.walk_limit_m:g} m of walking from every school: no walk starts there",
+                          UserWarning, stacklevel=2)
+        if report is not None and report.schools_without_homes:
+            warnings.warn(f"{report.schools_without_homes} school(s) of {self.area.slug!r} have no home block nearer "
+                          "to them than to another school (no residential street in their catchment): no home walk "
+                          "goes there", UserWarning, stacklevel=2)
+        return pairs, report
 
 
 def load_plan_inputs(

@@ -40,6 +40,7 @@ from scipy.sparse.csgraph import dijkstra
 from passages import settings
 from passages._errors import InputError
 from passages.areas import Area
+from passages.demand import school_walkers
 from passages.streetindex import MIN_WEIGHT, StreetIndex, WeightedGraph
 
 #: How many times lambda is halved before falling back to the shortest path.
@@ -103,6 +104,7 @@ def od_pairs(
     links_per_kind: int | None = None,
     default_enrollment: int | None = None,
     link_share: float | None = None,
+    homes: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Return the origin-destination pairs of an area with their demand.
 
@@ -112,11 +114,14 @@ def od_pairs(
         Snapped places in the index CRS (columns ``place_id``, ``kind``, ``name``,
         ``enrollment``, ``node``, ``usable``); places not usable are left out.
     origins
-        From :func:`site_origins`.
+        From :func:`site_origins`; none for a plan whose walks start at homes only.
     index
         Street index (for network distances from the entrances).
     link_radius_m, links_per_kind, default_enrollment, link_share
         See :mod:`passages.settings`.
+    homes
+        Walks from home blocks (:func:`passages.demand.home_pairs`), placed after the
+        site's walks and before the schools' links.
 
     Returns
     -------
@@ -126,7 +131,6 @@ def od_pairs(
     """
     link_radius_m = settings.link_radius_m if link_radius_m is None else link_radius_m
     links_per_kind = settings.links_per_kind if links_per_kind is None else links_per_kind
-    default_enrollment = settings.default_enrollment if default_enrollment is None else default_enrollment
     link_share = settings.link_share if link_share is None else link_share
     if link_radius_m < 0:
         raise InputError(f"link radius must not be negative, got {link_radius_m}", field="link_radius_m",
@@ -134,19 +138,17 @@ def od_pairs(
     # plain arrays: a plan routes tens of pairs, and pandas indexing would cost more than the work
     usable = places["usable"].to_numpy(dtype=bool)
     kind = places["kind"].to_numpy(dtype=str)
-    school_rows = np.flatnonzero(usable & (kind == "school"))
-    if len(school_rows) == 0 or not origins:
+    school_rows, walkers = school_walkers(places, default_enrollment=default_enrollment)
+    if len(school_rows) == 0 or not (origins or (homes is not None and len(homes))):
         return pd.DataFrame([], columns=_PAIR_COLUMNS)
     place_id = places["place_id"].to_numpy(dtype=str)
     place_name = [str(v) for v in places["name"]]
     place_node = places["node"].to_numpy(dtype=np.int64)
     geometry = np.asarray(places.geometry.array, dtype=object)
-    enrollment = pd.to_numeric(places["enrollment"], errors="coerce").to_numpy(dtype=float)[school_rows]
-    walkers = np.where(np.isfinite(enrollment) & (enrollment > 0), enrollment, float(default_enrollment))
 
     origin_pos = index.node_positions([o.node for o in origins])
     school_pos = index.node_positions(place_node[school_rows])
-    if len(origins) == 1:
+    if len(origins) <= 1:
         nearest_origin = np.zeros(len(school_rows), dtype=int)
     else:
         dist = dijkstra(index.weighted(index.segment_length).matrix, indices=origin_pos)
@@ -156,10 +158,12 @@ def od_pairs(
     school_node = [int(place_node[r]) for r in school_rows]
     # one tuple per pair, in the columns' order (the frame is built from columns at the end)
     rows: list[tuple[str, str, str, int, str, str, str, int, float]] = []
-    for i in range(len(school_rows)):
+    for i in range(len(school_rows) if origins else 0):
         origin = origins[int(nearest_origin[i])]
         rows.append(("home-school", origin.origin_id, origin.name, int(origin.node),
                      school_id[i], school_name[i], "school", school_node[i], float(walkers[i])))
+    if homes is not None and len(homes):
+        rows.extend(homes[_PAIR_COLUMNS[1:]].itertuples(index=False, name=None))
 
     other_rows = np.flatnonzero(usable & np.isin(kind, ["transit", "park", "library"]))
     if len(other_rows) and links_per_kind > 0 and link_share > 0:

@@ -62,6 +62,7 @@ LIMITS: dict[str, tuple[float, float, str]] = {
     "risk_lambda": (0.0, 100.0, "dimensionless"),
     "max_detour": (0.0, 5.0, "share of the shortest path"),
     "link_radius_m": (0.0, 5000.0, "m"),
+    "home_walk_m": (100.0, 5000.0, "m"),
     "links_per_kind": (0, 20, "links"),
     "half_life_days": (1.0, 36525.0, "days"),
     "lookback_days": (1.0, 36525.0, "days"),
@@ -72,6 +73,10 @@ LIMITS: dict[str, tuple[float, float, str]] = {
     "stops_per_loop": (1, 20, "stops"),
     "laps": (1, 20, "laps"),
 }
+
+#: Where walks to school start (see :mod:`passages.demand`): the site, the home blocks of
+#: the study area, or both.
+DEMAND_MODELS = ("site", "homes", "both")
 
 #: Most time windows one scenario may give.
 MAX_WINDOWS = 12
@@ -141,6 +146,12 @@ class PlanParameters:
     lookback_days
         Incidents older than this before the newest are left out (days); ``None`` keeps
         all.
+    demand
+        Where walks to school start: ``"site"``, ``"homes"`` or ``"both"`` (see
+        :mod:`passages.demand`); ``None`` takes the area's default
+        (:func:`passages.demand.default_demand`: ``"both"`` for a CSP site).
+    home_walk_m
+        Longest walk from a home block to its school along the network (metres).
     """
 
     radius_m: float | None = None
@@ -158,6 +169,8 @@ class PlanParameters:
     categories: tuple[str, ...] = ()
     half_life_days: float = _default("half_life_days")
     lookback_days: float | None = None
+    demand: str | None = None
+    home_walk_m: float = _default("home_walk_m")
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], *, origin: str | Path = "<parameters>",
@@ -195,13 +208,18 @@ class PlanParameters:
             return InputError(f"{where}{problem}", path=origin, field=key, fix=fix)
 
         for key in ("radius_m", "snap_m", "place_snap_m", "bandwidth_m", "own_share", "hot_share", "risk_lambda",
-                    "max_detour", "link_radius_m", "links_per_kind", "half_life_days", "lookback_days"):
+                    "max_detour", "link_radius_m", "links_per_kind", "half_life_days", "lookback_days",
+                    "home_walk_m"):
             value = getattr(self, key)
             if value is None and key in ("radius_m", "lookback_days"):
                 continue
             error = _out_of_range(key, value, where, origin)
             if error is not None:
                 raise error
+        if self.demand is not None and self.demand not in DEMAND_MODELS:
+            shown = repr(self.demand) if len(str(self.demand)) <= _MAX_TEXT else "of more than 40 characters"
+            raise bad("demand", f"unknown demand model {shown}",
+                      "Use " + ", ".join(f'"{m}"' for m in DEMAND_MODELS) + ".")
         if key_type_error := _sequence_problem(self.windows, str, "windows"):
             raise bad("windows", key_type_error, 'Give windows as a list such as ["07:00-08:30"].')
         if not self.windows:
@@ -413,7 +431,7 @@ def _convert(key: str, value: Any, origin: str | Path, where: str) -> Any:
         if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
             raise wrong("a list of day numbers")
         return tuple(value)
-    if key == "mode":
+    if key in ("mode", "demand"):
         if not isinstance(value, str):
             raise wrong("a string")
         return value

@@ -68,6 +68,18 @@ default_enrollment: int = 300
 #: evenly among that school's linked destinations.
 link_share: float = 0.25
 
+#: Longest walk from a home block to its school along the network (metres): about 20
+#: minutes at a child's pace, the usual walk zone of Safe Routes to School programs.
+home_walk_m: float = 1600.0
+
+#: Side of the square cells residential street length is gathered in, one home block per
+#: cell (metres): about one city block.
+home_cell_m: float = 100.0
+
+#: A home is "near a passage" when its street lies within this straight-line distance of
+#: a passage segment (metres): the summary's residential share.
+near_passage_m: float = 100.0
+
 #: Time windows of the school walks, as "HH:MM-HH:MM" local time.
 windows: tuple[str, ...] = ("07:00-08:30", "14:00-16:00")
 
