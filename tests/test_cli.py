@@ -64,7 +64,11 @@ def test_plan_with_a_scenario_file_writes_one_map_per_scenario(shared_data: Path
                                  "--scenario", str(scenarios), "--no-tiles"])
     assert result.exit_code == 0, result.output
     names = {p.name for p in (in_tmp / "maps" / "south-la").glob("*.html")}
-    assert names == {"morning.html", "afternoon.html", "afternoon-cautious.html"}
+    assert names == {"morning.html", "afternoon.html", "afternoon-cautious.html", "home-walks.html"}
+    home = json.loads((in_tmp / "maps" / "south-la" / "home-walks-summary.json").read_text(encoding="utf-8"))
+    morning = json.loads((in_tmp / "maps" / "south-la" / "morning-summary.json").read_text(encoding="utf-8"))
+    assert home["demand"]["model"] == "homes" and morning["demand"]["model"] == "site"
+    assert home["demand"]["origins"] > morning["demand"]["origins"] == 1
 
 
 def test_demo_plans_the_three_sample_areas(shared_data: Path, in_tmp: Path) -> None:
