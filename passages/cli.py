@@ -67,6 +67,23 @@ NetworkFile = Annotated[Path | None, typer.Option("--network", metavar="FILE", h
 IncidentFiles = Annotated[list[Path] | None, typer.Option("--incidents", metavar="FILE",
                                                           help="Incident file; repeatable.")]
 OutFolder = Annotated[Path | None, typer.Option("--out", metavar="FOLDER", help="Output folder (default maps/SLUG).")]
+SchoolFiles = Annotated[list[Path] | None, typer.Option(
+    "--schools", metavar="FILE",
+    help="Schools file (LA County layer, or GeoJSON/CSV with name, lat, lon); repeatable.")]
+TransitFiles = Annotated[list[Path] | None, typer.Option(
+    "--transit", metavar="FILE", help="Transit stops: GTFS stops.txt or a zipped stop shapefile; repeatable.")]
+ParkFiles = Annotated[list[Path] | None, typer.Option(
+    "--parks", metavar="FILE", help="Parks and recreation polygons (shapefile, GeoJSON, GeoPackage); repeatable.")]
+MappingFile = Annotated[Path | None, typer.Option(
+    "--mapping", metavar="FILE",
+    help="Mapping file (TOML) naming the columns of your own incident and place files (latitude, longitude, "
+         "date and its format, crime type and its category, name, id...); see examples/chicago/mapping.toml.")]
+
+
+def _place_files(schools: list[Path] | None, transit: list[Path] | None,
+                 parks: list[Path] | None) -> dict[str, list[Path]]:
+    """Return the place files given on the command line, by kind."""
+    return {"schools": schools or [], "transit": transit or [], "parks": parks or []}
 
 Lang = Annotated[
     str,
@@ -247,15 +264,18 @@ def _plan_one(
     area: Area, *, scenario: Path | None, offline: bool, data_dir: Path | None, network: Path | None,
     incidents: list[Path] | None, out: Path | None, tiles: bool, use_cache: bool,
     places: dict[str, list[Path]] | None = None, script: str | None = None, lang: str = "en",
+    mapping: Path | None = None,
 ) -> list[dict[str, Any]]:
     """Plan ``area`` (each scenario of ``scenario``), write the outputs; print the summaries.
 
     With ``script="json"`` nothing is printed on standard output (progress goes to
     standard error): the caller prints the returned results.
     """
+    from passages.mapping import read_mapping
     from passages.plan import STEPS, make_plan, plan_files, write_plan
     from passages.scenarios import PlanParameters, read_scenarios
 
+    rules = read_mapping(mapping) if mapping is not None else None  # a bad mapping stops the run before any work
     scenarios = read_scenarios(scenario) if scenario is not None else None
     runs = [(s.name, s.params) for s in scenarios] if scenarios else [("plan", PlanParameters())]
     for name, _params in runs:
@@ -278,7 +298,8 @@ def _plan_one(
                     progress.update(task, description=f"{label}: {step}", completed=STEPS.index(step))
 
                 plan = make_plan(area, params=params, data_dir=data_dir, offline=offline, network=network,
-                                 incidents=incidents, place_sources=places, use_cache=use_cache, on_step=on_step)
+                                 incidents=incidents, place_sources=places, use_cache=use_cache, on_step=on_step,
+                                 mapping=rules)
                 progress.update(task, description=f"{label}: map", completed=len(STEPS))
                 written = write_plan(plan, out_dir=output, name=name, tiles=tiles, lang=lang)
                 progress.update(task, completed=len(STEPS) + 1)
@@ -355,16 +376,12 @@ def plan_command(
         "--network", metavar="FILE",
         help="Street network file: .osm, .osm.bz2, Overpass .json, .osm.pbf or .graphml.")] = None,
     incidents: Annotated[list[Path] | None, typer.Option(
-        "--incidents", metavar="FILE", help="Incident file (LAPD CSV, weighted CSV); repeat for several.")] = None,
-    schools: Annotated[list[Path] | None, typer.Option(
-        "--schools", metavar="FILE",
-        help="Schools file (LA County layer, or GeoJSON/CSV with name, lat, lon); repeatable.")] = None,
-    transit: Annotated[list[Path] | None, typer.Option(
-        "--transit", metavar="FILE",
-        help="Transit stops: GTFS stops.txt or a zipped stop shapefile; repeatable.")] = None,
-    parks: Annotated[list[Path] | None, typer.Option(
-        "--parks", metavar="FILE",
-        help="Parks and recreation polygons (shapefile, GeoJSON, GeoPackage); repeatable.")] = None,
+        "--incidents", metavar="FILE",
+        help="Incident file (LAPD CSV, weighted CSV, or any CSV/GeoJSON with --mapping); repeat for several.")] = None,
+    schools: SchoolFiles = None,
+    transit: TransitFiles = None,
+    parks: ParkFiles = None,
+    mapping: MappingFile = None,
     areas_file: AreasFile = None,
     out: OutFolder = None,
     tiles: Annotated[bool, typer.Option("--tiles/--no-tiles", help="Add OpenStreetMap web tiles to the map.")] = True,
@@ -384,8 +401,11 @@ def plan_command(
     """Plan one area (or --all-areas): street risk, safer routes, the Safe Passage network and its map."""
     script = script_format(json_out=json_out)
     lang = check_lang(lang)
-    places = {"schools": schools or [], "transit": transit or [], "parks": parks or []}
+    places = _place_files(schools, transit, parks)
     if all_areas or scheduler is not None:
+        if mapping is not None:
+            raise InputError("--mapping applies to one area's files", field="--mapping",
+                             fix="Plan the area with --area SLUG and --mapping, without --all-areas or --scheduler.")
         if out is not None:
             check_output_folder(out)
         _plan_all(area=area, all_areas=all_areas, scheduler=scheduler, workers=workers, scenario=scenario,
@@ -398,7 +418,7 @@ def plan_command(
     chosen = get_area(area, areas_file=areas_file)
     results = _plan_one(chosen, scenario=scenario, offline=offline, data_dir=data_dir, network=network,
                         incidents=incidents, places=places, out=out, tiles=tiles, use_cache=cache, script=script,
-                        lang=lang)
+                        lang=lang, mapping=mapping)
     if script == "json":
         print_json({"plans": [{key: result[key] for key in ("area", "scenario", "summary", "written", "seconds")}
                               for result in results]})
@@ -466,18 +486,25 @@ def export_command(
     data_dir: DataDir = None,
     network: NetworkFile = None,
     incidents: IncidentFiles = None,
+    schools: SchoolFiles = None,
+    transit: TransitFiles = None,
+    parks: ParkFiles = None,
+    mapping: MappingFile = None,
     areas_file: AreasFile = None,
     out: OutFolder = None,
 ) -> None:
     """Plan an area and export it for GIS tools: GeoPackage, GeoJSON per layer, CSV route sheet."""
     from passages.areas import get_area
     from passages.export import export_files, export_plan
+    from passages.mapping import read_mapping
     from passages.plan import make_plan
     chosen = get_area(area, areas_file=areas_file)
+    rules = read_mapping(mapping) if mapping is not None else None
     with output_set(_out_folder(out, settings.maps_dir / slug(chosen.slug, field="--area")),
                     owns=export_files("plan")) as output:
         with console.status(f"{chosen.slug}: planning"):
-            plan = make_plan(chosen, data_dir=data_dir, offline=offline, network=network, incidents=incidents)
+            plan = make_plan(chosen, data_dir=data_dir, offline=offline, network=network, incidents=incidents,
+                             place_sources=_place_files(schools, transit, parks), mapping=rules)
         written = export_plan(plan, output)
     console.print(f"Exported {chosen.name} (EPSG:4326):", style="bold")
     for layer, path in written.items():
@@ -494,6 +521,10 @@ def community_command(
     data_dir: DataDir = None,
     network: NetworkFile = None,
     incidents: IncidentFiles = None,
+    schools: SchoolFiles = None,
+    transit: TransitFiles = None,
+    parks: ParkFiles = None,
+    mapping: MappingFile = None,
     areas_file: AreasFile = None,
     out: OutFolder = None,
 ) -> None:
@@ -505,16 +536,19 @@ def community_command(
     """
     from passages.community import community_files, write_community
     from passages.i18n import LANGUAGES
+    from passages.mapping import read_mapping
     from passages.plan import make_plan
 
     langs = list(LANGUAGES) if lang.strip().lower() == "both" else [check_lang(lang)]
     from passages.areas import get_area
     chosen = get_area(area, areas_file=areas_file)
+    rules = read_mapping(mapping) if mapping is not None else None
     owned = tuple(name for code in langs for name in community_files(code))
     folder = _out_folder(out, settings.maps_dir / slug(chosen.slug, field="--area"))
     written: dict[str, Path] = {}
     with output_set(folder, owns=owned) as output, console.status(f"{chosen.slug}: planning") as status:
-        plan = make_plan(chosen, data_dir=data_dir, offline=offline, network=network, incidents=incidents)
+        plan = make_plan(chosen, data_dir=data_dir, offline=offline, network=network, incidents=incidents,
+                         place_sources=_place_files(schools, transit, parks), mapping=rules)
         for code in langs:
             status.update(f"{chosen.slug}: community flyer and map ({code})")
             for kind, path in write_community(plan, output, lang=code).items():
@@ -766,3 +800,88 @@ def _add_service_commands() -> None:
 
 
 _add_service_commands()
+
+
+# --------------------------------------------------------------------------- assess (issue 15)
+
+
+@app.command("assess", cls=CleanCommand)
+@_guarded
+def assess_command(
+    area: AreaSlug,
+    since: Annotated[str, typer.Option("--since", metavar="DATE",
+                                       help="The day the Safe Passages started, YYYY-MM-DD.")],
+    window_days: Annotated[int | None, typer.Option(
+        "--window-days", metavar="DAYS",
+        help="Days counted before and after DATE (default: the most the incidents allow, up to 365).")] = None,
+    resamples: Annotated[int, typer.Option("--resamples", metavar="N", min=100, max=100_000,
+                                           help="Bootstrap resamples of the segments behind each interval.")] = 1000,
+    seed: Annotated[int, typer.Option("--seed", metavar="N", min=0, help="Seed of the bootstrap.")] = 0,
+    walk_hours: Annotated[bool, typer.Option(
+        "--walk-hours", help="Count only incidents in the plan's walking windows and weekdays (default: the "
+                             "whole day, every day).")] = False,
+    incidents: Annotated[list[Path] | None, typer.Option(
+        "--incidents", metavar="FILE",
+        help="Dated incident file (LAPD CSV); repeatable. Default: LAPD extracts 2020-2022.")] = None,
+    offline: Offline = False,
+    data_dir: DataDir = None,
+    areas_file: AreasFile = None,
+    out: OutFolder = None,
+    json_out: Annotated[bool, typer.Option("--json", help=_json_help(
+        '{"assessment": the summary (as SLUG-assess.json: periods, "passages" and "adjacent" estimates in '
+        'incidents per km per year, "verdict"), "groups": [one object per group], "written": {kind: path}}.'
+    ))] = False,
+) -> None:
+    """Assess the Safe Passages: incidents on them before and after DATE against matched comparison streets."""
+    from passages.assess import assess, write_assessment
+
+    script = script_format(json_out=json_out)
+    from passages.areas import get_area
+    chosen = get_area(area, areas_file=areas_file)
+    from passages.assess import assessment_files, parse_since
+
+    day = parse_since(since)  # a bad date stops the run before any file is read
+    folder = _out_folder(out, settings.maps_dir / slug(chosen.slug, field="--area"))
+    with output_set(folder, owns=assessment_files(chosen.slug)) as output, \
+            _ui(script).status(f"{chosen.slug}: planning as published on {day}, counting incidents"):
+        result = assess(chosen, since=day, incidents=incidents, window_days=window_days, resamples=resamples,
+                        seed=seed, walk_hours=walk_hours, data_dir=data_dir, offline=offline)
+        written = write_assessment(result, out_dir=output)
+    if script == "json":
+        print_json({"assessment": result.summary(), "groups": result.table(), "written": written})
+        return
+    _print_assessment(result, written)
+
+
+def _print_assessment(result: Any, written: dict[str, Path]) -> None:
+    """Print an assessment: its periods, the groups' counts, the estimates, the notes and the verdict."""
+    periods = result.periods
+    console.print(f"Assessment: {result.area_name}, Safe Passages since {periods.since}", style="bold")
+    console.print(f"{periods.describe()}; {result.incidents:,} incidents on a street, "
+                  f"{result.too_far:,} too far from one", width=_width())
+    groups = Table("group", "segments", "km", "before", "after", "rate before", "rate after",
+                   title="Incidents before and after (rates: incidents per km per year; adjacent: streets that "
+                         "touch a passage)", title_justify="left")
+    for column in groups.columns[1:]:
+        column.justify = "right"
+    for row in result.table().to_dict("records"):
+        groups.add_row(str(row["group"]).split(" ")[0], f"{row['segments']:,}", f"{row['km']:.1f}",
+                       f"{row['before']:,}", f"{row['after']:,}", f"{row['rate_before']:.2f}",
+                       f"{row['rate_after']:.2f}")
+    print_table(console, groups)
+    estimates = Table("group", "estimate", "95% interval", "relative to before",
+                      title="Difference in differences: change against the comparison, per km per year",
+                      title_justify="left")
+    for column in estimates.columns[1:]:
+        column.justify = "right"
+    for label, estimate in (("passages", result.passages), ("adjacent (displacement)", result.adjacent)):
+        if estimate is None:
+            continue
+        relative = ("-" if estimate.relative is None else
+                    f"{estimate.relative:+.0%} ({estimate.relative_low:+.0%} to {estimate.relative_high:+.0%})")
+        estimates.add_row(label, f"{estimate.did:+.2f}", f"{estimate.low:+.2f} to {estimate.high:+.2f}", relative)
+    print_table(console, estimates)
+    for note in result.notes:
+        console.print(Text(f"note: {note}"), width=_width())
+    print_lines(console, [f"{kind:<8} {path}" for kind, path in written.items()])
+    console.print(result.verdict, style="bold", width=_width())
