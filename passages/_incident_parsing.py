@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -29,6 +30,7 @@ from passages import settings
 from passages._errors import InputError
 from passages._inputs import check_file, check_text_file
 from passages._names import clean_name
+from passages.mapping import FileMapping, missing_column
 
 _LAPD_REQUIRED = ("DATE OCC", "TIME OCC", "CRM CD", "LAT", "LON")
 _LAPD_SIGNATURE = frozenset({"DR NO", "DATE OCC", "TIME OCC", "CRM CD"})
@@ -94,6 +96,13 @@ class _Tally:
     day_first_text: str = ""
     month_first_row: int | None = None  # first row whose date can only be MM/DD/YYYY
     month_first_text: str = ""
+    unlisted_types: set[str] = field(default_factory=set)  # crime types missing from the mapping's table
+    unlisted_type_rows: int = 0
+    format_dates: int = 0  # non-blank dates read with the mapping's date_format
+    format_misses: int = 0  # ... of which did not match it
+    format_miss_row: int | None = None
+    format_miss_text: str = ""
+    spec: FileMapping | None = None
 
     def notes(self, name: str, known_categories: Sequence[str]) -> list[str]:
         """Return the notes these counts call for."""
@@ -110,6 +119,17 @@ class _Tally:
             shown = ", ".join(sorted(clean_name(v) for v in self.strange_categories)[:5])
             notes.append(f"{name}: {self.strange_category_rows} rows have a category other than "
                          f"{', '.join(known_categories)} ({shown} ...): counted as 'other'")
+        spec = self.spec
+        if self.unlisted_type_rows and spec is not None:
+            listed = sorted(clean_name(v) for v in self.unlisted_types)
+            shown = ", ".join(listed[:8]) + (" ..." if len(listed) > 8 else "")
+            notes.append(f"{name}: {self.unlisted_type_rows} rows have crime types not in "
+                         f"{spec.setting_key('categories')} of {spec.where} ({shown}): counted as "
+                         f"{spec.default_category!r}")
+        if self.format_misses and spec is not None:
+            notes.append(f"{name}: {self.format_misses} of {self.format_dates} dates do not match "
+                         f"{spec.setting_key('date_format')} {spec.date_format!r} (first: row "
+                         f"{self.format_miss_row}, {self.format_miss_text!r}): dropped as 'unparseable date'")
         return notes
 
 
@@ -157,6 +177,9 @@ class _Source:
     chunks: Iterator[_Parsed]
     tally: _Tally
     check_end: Callable[[int], None] = lambda rows: None
+    spec: FileMapping | None = None
+    header: tuple[str, ...] = ()
+    fmt: str = "table"  # the format the file is read as (FORMATS of passages.incidents)
 
 
 def _as_paths(paths: str | Path | Sequence[str | Path]) -> list[Path]:
@@ -254,7 +277,8 @@ _LAPD_LABELS = {"CRM CD": ("Crm Cd",), "DR NO": ("DR_NO",)}
 
 #: The fix of a header that names no known set of columns, for a command-line user.
 _HEADER_FIX = ("Rename the columns in the file's first line to one of these sets (a text editor or "
-               "spreadsheet can do it); from Python, fmt='table' with a columns mapping reads any names.")
+               "spreadsheet can do it), or name them in a mapping file given with --mapping (see "
+               "examples/chicago/mapping.toml); from Python, fmt='table' with a columns mapping reads any names.")
 
 
 def _detect_format(path: Path, header: list[str]) -> str:
@@ -277,8 +301,22 @@ _NUMERIC_ROLES = frozenset({"lat", "lon", "hour", "weight"})
 
 
 def _open_file(path: Path, name: str, *, fmt: str | None, columns: Mapping[str, str] | None,
-               known_categories: Sequence[str], mode: _Mode, chunk_rows: int) -> _Source:
-    """Open one file: check it, read its header, tell its format, map roles to columns."""
+               known_categories: Sequence[str], mode: _Mode, chunk_rows: int,
+               spec: FileMapping | None = None) -> _Source:
+    """Open one file: check it, read its header, tell its format, map roles to columns.
+
+    ``spec`` is what a mapping says about the file (:mod:`passages.mapping`): its columns
+    (then the format is ``"table"``), date and time formats, CRS and crime-type table.
+    """
+    if spec is not None and spec.roles:
+        columns = spec.columns
+    if columns is not None and "crime_type" in columns and not (spec and spec.categories):
+        source = spec.source if spec is not None and spec.source is not None else path
+        raise InputError(f"a crime_type column is mapped for {path.name} but no table of crime type to category",
+                         path=source, field=spec.key_of("crime_type") if spec is not None else "crime_type",
+                         fix='Add [incidents.categories] with lines such as "ROBBERY" = "violent" (and '
+                             'default = "other"), or map the column as category (values violent, property, '
+                             "other).")
     suffix = path.suffix.lower()
     fix = "Give an incident CSV (LAPD export or LAT,LON,HOUR,WEIGHT) or a GeoJSON of points."
     if suffix in _BINARY_GEO_SUFFIXES:
@@ -289,7 +327,7 @@ def _open_file(path: Path, name: str, *, fmt: str | None, columns: Mapping[str, 
         if fmt not in (None, "table"):
             raise InputError(f"format {fmt!r} is read from CSV files only", path=path,
                              field="fmt", fix="Give fmt='table' for a GeoJSON file.")
-        return _open_geo(path, name, columns or {}, known_categories, mode)
+        return _open_geo(path, name, columns or {}, known_categories, mode, spec)
     encoding = _encoding(path)
     header, delimiter, notes = _csv_header(path, encoding)
     if fmt is None:
@@ -314,23 +352,38 @@ def _open_file(path: Path, name: str, *, fmt: str | None, columns: Mapping[str, 
             raise InputError("format 'table' needs a columns mapping", path=path, field="columns",
                              fix="Map at least lat and lon, such as "
                                  "columns={'lat': 'Latitude', 'lon': 'Longitude'}.")
-        indices = _table_indices(path, header, columns)
+        indices = _table_indices(path, header, columns, spec)
     labels = {role: clean_name(header[index]) for role, index in indices.items()}
-    tally = _Tally()
-    has_dates, time_kind, static = _static_notes(name, set(indices))
+    tally = _Tally(spec=spec)
+    has_dates, time_kind, static = _static_notes(name, _roles_read(set(indices), spec))
     raw_chunks = _csv_chunks(path, encoding, delimiter, indices, mode, chunk_rows)
-    chunks = (_parse_chunk(raw, name=name, mode=mode, tally=tally, known_categories=known_categories)
+    chunks = (_parse_chunk(raw, name=name, mode=mode, tally=tally, known_categories=known_categories,
+                           spec=spec, path=path)
               for raw in raw_chunks)
 
     def check_end(rows: int) -> None:
         _check_last_row(path, encoding, delimiter, len(header), rows)
 
-    return _Source(name, path, has_dates, time_kind, labels, [*notes, *static], chunks, tally, check_end)
+    return _Source(name, path, has_dates, time_kind, labels, [*notes, *static], chunks, tally, check_end,
+                   spec, tuple(str(h) for h in header), fmt)
 
 
-def _table_indices(path: Path, header: list[str], columns: Mapping[str, str]) -> dict[str, int]:
+def _roles_read(roles: set[str], spec: FileMapping | None) -> set[str]:
+    """The roles a file's rows carry: a date column read with a clock format gives the time too."""
+    if spec is not None and spec.date_has_clock and "date" in roles and not roles & {"time", "hour"}:
+        return roles | {"time"}
+    return roles
+
+
+def _table_indices(path: Path, header: list[str], columns: Mapping[str, str],
+                   spec: FileMapping | None = None) -> dict[str, int]:
     for role in ("lat", "lon"):
         if role not in columns:
+            if spec is not None and spec.source is not None:
+                raise InputError(f"[incidents] of {spec.where} maps no {role} column for {path.name}",
+                                 path=spec.source, field=f"[incidents] {role}",
+                                 fix=f'Add {role} = "<the {"latitude" if role == "lat" else "longitude"} '
+                                     'column>" to [incidents] (or to the file\'s own section).')
             raise InputError(f"the columns mapping has no {role!r} role", path=path,
                              field="columns",
                              fix="A CSV needs lat and lon columns (EPSG:4326 degrees).")
@@ -340,10 +393,7 @@ def _table_indices(path: Path, header: list[str], columns: Mapping[str, str]) ->
     for role, label in columns.items():
         index = exact.get(label, loose.get(_norm(label)))
         if index is None:
-            raise InputError(f"column {label!r} (role {role!r}) is not in the file (columns found: "
-                             f"{_shown_columns(header)})", path=path, field=label,
-                             fix="Map the role to one of the columns found, or rename the column "
-                                 "in the file's first line.")
+            raise missing_column(spec, role, label, path, [clean_name(h) for h in header])
         indices[role] = index
     return indices
 
@@ -354,7 +404,7 @@ def _static_notes(name: str, roles: set[str]) -> tuple[bool, str | None, list[st
     has_dates = "date" in roles
     if not has_dates:
         notes.append(f"{name} has no dates: weekday filter and recency weighting not applied")
-    if "code" not in roles and "category" not in roles:
+    if not roles & {"code", "category", "crime_type"}:
         notes.append(f"{name} has no crime types: every point is category 'unknown' (severity 1.0)")
     time_kind: str | None = None
     if "time" in roles:
@@ -437,12 +487,17 @@ def _check_last_row(path: Path, encoding: str, delimiter: str, header_fields: in
 
 
 def _parse_chunk(raw: pd.DataFrame, *, name: str, mode: _Mode, tally: _Tally,
-                 known_categories: Sequence[str]) -> _Parsed:
+                 known_categories: Sequence[str], spec: FileMapping | None = None,
+                 path: Path | None = None) -> _Parsed:
     """Parse one chunk of raw columns (named by role) into the common row shape."""
     index = raw.index
     row = pd.Series(np.asarray(index, dtype=np.int64) + 1, index=index)  # index: 0-based data row
     date = date_bad = minute = hour = time_bad = code = category = None
-    if "date" in raw:
+    if "date" in raw and spec is not None and spec.date_format:
+        date, date_bad, clock = _parse_date_format(raw["date"], row, spec, tally, path)
+        if spec.date_has_clock and "time" not in raw and "hour" not in raw:
+            minute, time_bad = clock, date_bad
+    elif "date" in raw:
         date, date_bad, evidence = _parse_date(raw["date"], day_first=mode.day_first)
         for position, text, order in zip(evidence, _evidence_text(raw["date"], evidence),
                                          ("day", "month"), strict=True):
@@ -453,13 +508,17 @@ def _parse_chunk(raw: pd.DataFrame, *, name: str, mode: _Mode, tally: _Tally,
                 tally.day_first_row, tally.day_first_text = at, text
             if order == "month" and tally.month_first_row is None:
                 tally.month_first_row, tally.month_first_text = at, text
-    if "time" in raw:
+    if "time" in raw and spec is not None and spec.time_format:
+        minute, time_bad = _parse_clock_format(raw["time"], spec.time_format)
+    elif "time" in raw:
         minute, time_bad = _parse_clock(raw["time"])
     elif "hour" in raw:
         hour, time_bad = _parse_hour(raw["hour"])
     if "code" in raw:
         code = _parse_code(raw["code"])
-    if "category" in raw:
+    if "crime_type" in raw:
+        category = _categories_from_types(raw["crime_type"], spec, tally)
+    elif "category" in raw:
         category = _parse_category(raw["category"], known_categories, tally)
     elif code is not None:
         category = _categories_from_codes(code, tally)
@@ -472,11 +531,15 @@ def _parse_chunk(raw: pd.DataFrame, *, name: str, mode: _Mode, tally: _Tally,
         ident = pd.Series(np.nan, index=index, dtype=object)
     nan = pd.Series(np.nan, index=index)
     false = pd.Series(False, index=index)
+    lat = _parse_float(raw["lat"]) if "lat" in raw else nan
+    lon = _parse_float(raw["lon"]) if "lon" in raw else nan
+    if spec is not None and spec.crs and "lat" in raw and "lon" in raw:
+        lon, lat = _to_degrees(lon, lat, spec.crs)
     rows = pd.DataFrame({
         "row": row,
         "id": ident,
-        "lat": _parse_float(raw["lat"]) if "lat" in raw else nan,
-        "lon": _parse_float(raw["lon"]) if "lon" in raw else nan,
+        "lat": lat,
+        "lon": lon,
         "date": pd.Series(pd.NaT, index=index, dtype="datetime64[ns]") if date is None else date,
         "date_bad": false if date_bad is None else date_bad,
         "minute": nan if minute is None else minute,
@@ -501,7 +564,7 @@ def _scalars(values: pd.Series) -> pd.Series:
 
 
 def _open_geo(path: Path, name: str, columns: Mapping[str, str], known_categories: Sequence[str],
-              mode: _Mode) -> _Source:
+              mode: _Mode, spec: FileMapping | None = None) -> _Source:
     """Open a GeoJSON (or another vector file): read whole, one chunk."""
     try:
         frame = gpd.read_file(path)
@@ -514,9 +577,7 @@ def _open_geo(path: Path, name: str, columns: Mapping[str, str], known_categorie
     properties = [str(c) for c in frame.columns if c != "geometry"]
     for role, label in columns.items():
         if label not in frame.columns:
-            raise InputError(f"column {label!r} (role {role!r}) is not in the file (properties found: "
-                             f"{_shown_columns(properties)})", path=path, field=label,
-                             fix="Map the role to one of the properties found.")
+            raise missing_column(spec, role, label, path, [clean_name(p) for p in properties])
     raw = pd.DataFrame({role: _scalars(frame[label]) for role, label in columns.items()},
                        index=pd.RangeIndex(len(frame)))
     notes: list[str] = []
@@ -539,10 +600,14 @@ def _open_geo(path: Path, name: str, columns: Mapping[str, str], known_categorie
         raw["lon"] = np.where(empty, np.nan, shapely.get_x(values)).astype(float)
         raw["lat"] = np.where(empty, np.nan, shapely.get_y(values)).astype(float)
         labels.update(lat="geometry y", lon="geometry x")
-    tally = _Tally()
-    has_dates, time_kind, static = _static_notes(name, set(raw.columns))
-    chunk = _parse_chunk(raw, name=name, mode=mode, tally=tally, known_categories=known_categories)
-    return _Source(name, path, has_dates, time_kind, labels, [*notes, *static], iter([chunk]), tally)
+    tally = _Tally(spec=spec)
+    has_dates, time_kind, static = _static_notes(name, _roles_read(set(raw.columns), spec))
+    if spec is not None and spec.crs and not ("lat" in columns and "lon" in columns):
+        spec = replace(spec, crs=None)  # the geometry's own CRS applies, already converted
+    chunk = _parse_chunk(raw, name=name, mode=mode, tally=tally, known_categories=known_categories,
+                         spec=spec, path=path)
+    return _Source(name, path, has_dates, time_kind, labels, [*notes, *static], iter([chunk]), tally,
+                   spec=spec, header=tuple(properties))
 
 
 # --------------------------------------------------------------------------- value parsers
@@ -673,3 +738,99 @@ def _parse_category(values: pd.Series, known_categories: Sequence[str], tally: _
             tally.strange_categories.update(str(v) for v in values[strange].unique()[:5])
         tally.strange_category_rows += int(strange.sum())
     return category
+
+
+# --------------------------------------------------------------------------- mapped values
+
+
+def _parse_date_format(values: pd.Series, row: pd.Series, spec: FileMapping, tally: _Tally,
+                       path: Path | None) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Dates read with the mapping's ``date_format``: (midnight dates, bad mask, minute of day).
+
+    A blank date is bad (dropped as unparseable) but not a mismatch. When half or more of a
+    chunk's non-blank dates do not match the format, the format is wrong for the file: an
+    InputError names the first row, its value and the format; fewer are counted in the
+    tally (a note) and dropped.
+    """
+    fmt = str(spec.date_format)
+    if pd.api.types.is_datetime64_any_dtype(values):
+        dates, bad, _ = _parse_date(values)
+        stamps = pd.Series(values)
+        if isinstance(stamps.dtype, pd.DatetimeTZDtype):
+            stamps = stamps.dt.tz_convert(_TIMEZONE).dt.tz_localize(None)
+        clock = (stamps.dt.hour * 60 + stamps.dt.minute).astype(float)
+        return dates, bad, clock
+    text = values.astype("string").str.strip()
+    blank = _blank(text).fillna(True).to_numpy(dtype=bool)
+    stamps = pd.to_datetime(text, format=fmt, errors="coerce")
+    if isinstance(stamps.dtype, pd.DatetimeTZDtype):
+        stamps = stamps.dt.tz_convert(_TIMEZONE).dt.tz_localize(None)
+    miss = stamps.isna().to_numpy(dtype=bool) & ~blank
+    given = int((~blank).sum())
+    tally.format_dates += given
+    if miss.any():
+        first = int(np.flatnonzero(miss)[0])
+        at, shown = int(row.iloc[first]), clean_name(text.iloc[first])[:60]
+        if 2 * int(miss.sum()) >= given:
+            key = spec.setting_key("date_format")
+            raise InputError(
+                f"{int(miss.sum())} of {given} dates do not match {key} {fmt!r}, such as {shown!r}",
+                path=path, row=at, field=key,
+                fix=f"Set date_format in {spec.where} to the way this file writes its dates "
+                    "(strptime codes: %m/%d/%Y for 01/31/2016, %Y-%m-%d for 2016-01-31, "
+                    "%I:%M:%S %p for 10:13:00 PM).")
+        if tally.format_miss_row is None:
+            tally.format_miss_row, tally.format_miss_text = at, shown
+        tally.format_misses += int(miss.sum())
+    stamps = stamps.astype("datetime64[ns]")
+    bad = pd.Series(stamps.isna().to_numpy(dtype=bool), index=values.index)
+    clock = (stamps.dt.hour * 60 + stamps.dt.minute).astype(float)
+    return stamps.dt.normalize(), bad, clock
+
+
+def _parse_clock_format(values: pd.Series, fmt: str) -> tuple[pd.Series, pd.Series]:
+    """Minute of day read with the mapping's ``time_format``, and the mask of unparseable values."""
+    text = values.astype("string").str.strip()
+    if fmt in ("%H%M", "%H%M%S"):  # HHMM written as a number loses its leading zeros (730 = 07:30)
+        text = text.str.replace(r"\.0+$", "", regex=True).str.zfill(len(fmt) // 2 * 2)
+    stamps = pd.to_datetime(text, format=fmt, errors="coerce")
+    minute = (stamps.dt.hour * 60 + stamps.dt.minute).astype(float)
+    minute = pd.Series(minute.to_numpy(dtype=float), index=values.index)
+    return minute, pd.Series(minute.isna().to_numpy(), index=values.index)
+
+
+def _categories_from_types(values: pd.Series, spec: FileMapping | None, tally: _Tally) -> pd.Series:
+    """Category of each crime type through the mapping's table (exact, then case-blind).
+
+    Blank is ``"unknown"``; a type not in the table takes the table's default (``"other"``
+    unless given) and is counted in the tally for a note.
+    """
+    table = spec.category_table() if spec is not None else {}
+    default = spec.default_category if spec is not None else "other"
+    text = values.astype("string").str.strip()
+    blank = _blank(text).fillna(True).to_numpy(dtype=bool)
+    exact = text.map(table, na_action="ignore")
+    loose = text.str.upper().map(table, na_action="ignore")
+    category = exact.fillna(loose).astype(object)
+    unlisted = category.isna().to_numpy(dtype=bool) & ~blank
+    if unlisted.any():
+        if len(tally.unlisted_types) < 50:
+            tally.unlisted_types.update(str(v) for v in text[unlisted].unique()[:50])
+        tally.unlisted_type_rows += int(unlisted.sum())
+    category = category.where(~unlisted, default).where(~blank, "unknown")
+    return category.astype(object)
+
+
+@functools.cache
+def _transformer(crs: str) -> Any:
+    import pyproj
+
+    return pyproj.Transformer.from_crs(crs, settings.input_crs, always_xy=True)
+
+
+def _to_degrees(x: pd.Series, y: pd.Series, crs: str) -> tuple[pd.Series, pd.Series]:
+    """Longitude and latitude of projected x, y columns in ``crs`` (NaN stays NaN)."""
+    lon, lat = _transformer(crs).transform(x.to_numpy(dtype=float), y.to_numpy(dtype=float))
+    lon = np.where(np.isfinite(lon), lon, np.nan)
+    lat = np.where(np.isfinite(lat), lat, np.nan)
+    return pd.Series(lon, index=x.index), pd.Series(lat, index=y.index)

@@ -9,6 +9,7 @@ the duplicate places that are one real place.
 from __future__ import annotations
 
 import json
+import re
 import warnings
 import zipfile
 import zlib
@@ -32,6 +33,7 @@ from passages._errors import InputError
 from passages._inputs import check_file, check_text_file, is_binary
 from passages._names import clean_name
 from passages.areas import Area, utm_crs_for
+from passages.mapping import FileMapping, missing_column
 
 _WGS84 = settings.input_crs
 
@@ -183,24 +185,43 @@ def _column(
     path: Path,
     *,
     required: bool = True,
+    spec: FileMapping | None = None,
+    kind: str = "schools",
 ) -> str | None:
-    """Return the column of ``table`` playing ``role``; raise when a required one is absent."""
+    """Return the column of ``table`` playing ``role``; raise when a required one is absent.
+
+    ``spec`` (what a mapping file says about the file) names the mapping's key in the
+    message of a column it names that the file lacks; ``kind`` is the mapping section
+    of the file's kind, for the message of a missing column.
+    """
     if columns and role in columns:
         chosen = columns[role]
         if chosen not in table.columns:
+            names = [clean_name(c) for c in table.columns if str(c) != "geometry"]
+            if spec is not None and spec.source is not None and spec.columns.get(role) == chosen:
+                raise missing_column(spec, role, chosen, path, names)
             raise InputError(
                 f"column {chosen!r} given for {role!r} is not in the file", path=path,
-                field=chosen, fix="Columns in the file: " + ", ".join(map(str, table.columns)) + ".",
+                field=chosen, fix="Columns in the file: " + ", ".join(names) + ".",
             )
         return chosen
     found = _find_column(table, candidates)
     if found is None and required:
+        section = spec.kind if spec is not None else kind
         raise InputError(
             "required column missing", path=path, field=candidates[0],
-            fix=f"Rename the {role} column to {candidates[0]!r}, or, from Python, pass "
+            fix=f"Rename the {role} column to {candidates[0]!r}, or name it in a mapping file given with "
+                f"--mapping ([{section}] {role} = \"your column\"), or, from Python, pass "
                 f"columns={{{role!r}: 'your column'}}.",
         )
     return found
+
+
+def _mapped_columns(columns: Mapping[str, str] | None, spec: FileMapping | None) -> dict[str, str] | None:
+    """The columns named for a file: a mapping's first, ``columns`` given from Python over them."""
+    if spec is None:
+        return dict(columns) if columns else None
+    return {**spec.columns, **(columns or {})}
 
 
 def _text(table: pd.DataFrame, column: str | None, default: str) -> pd.Series:
@@ -221,7 +242,7 @@ def _ids_or_row_numbers(ids: pd.Series) -> pd.Series:
 def _points(
     table: pd.DataFrame, path: Path, columns: Mapping[str, str] | None, what: str,
     lat_names: Sequence[str] = _LAT, lon_names: Sequence[str] = _LON, *,
-    area: Area | None = None,
+    area: Area | None = None, spec: FileMapping | None = None,
 ) -> gpd.GeoDataFrame:
     """Return ``table`` as a GeoDataFrame in EPSG:4326, dropping (and counting) unplaced rows.
 
@@ -230,21 +251,33 @@ def _points(
     longitude/latitude (projected metres or feet read as degrees, latitude and longitude
     swapped, a declared CRS that does not fit the numbers) is refused, naming the
     columns; so is, when ``area`` is given, a layer none of whose places lies near it
-    (see :func:`_check_near`).
+    (see :func:`_check_near`). A mapping's ``crs`` (``spec``) makes the coordinate
+    columns projected x, y in that CRS, converted to degrees; a frame whose own geometry is
+    used keeps its declared CRS.
     """
-    if isinstance(table, gpd.GeoDataFrame) and table.geometry.notna().any():
+    mapped_xy = bool(columns) and "lat" in (columns or {}) and "lon" in (columns or {})
+    if isinstance(table, gpd.GeoDataFrame) and table.geometry.notna().any() and not mapped_xy:
         fields = "geometry"
         frame, bad = _geo_points(table, path)
         swap_fix = "Write each coordinate as [longitude, latitude] (x first), or reproject the layer."
     else:
-        lat_col = _column(table, "lat", lat_names, columns, path)
-        lon_col = _column(table, "lon", lon_names, columns, path)
+        section = {"school": "schools", "stop": "transit", "park": "parks", "library": "libraries"}.get(what, what)
+        lat_col = _column(table, "lat", lat_names, columns, path, spec=spec, kind=section)
+        lon_col = _column(table, "lon", lon_names, columns, path, spec=spec, kind=section)
         assert lat_col is not None and lon_col is not None
         fields = f"{lat_col}, {lon_col}"
         swap_fix = (f"Swap the values of {lat_col!r} and {lon_col!r} (latitude lies within ±90°), "
                     "or, from Python, pass columns={'lat': ..., 'lon': ...}.")
         lat = pd.to_numeric(table[lat_col], errors="coerce")
         lon = pd.to_numeric(table[lon_col], errors="coerce")
+        if spec is not None and spec.crs:
+            to_degrees = pyproj.Transformer.from_crs(spec.crs, _WGS84, always_xy=True)
+            x, y = to_degrees.transform(lon.to_numpy(dtype=float), lat.to_numpy(dtype=float))
+            lon = pd.Series(np.where(np.isfinite(x), x, np.nan), index=table.index)
+            lat = pd.Series(np.where(np.isfinite(y), y, np.nan), index=table.index)
+        if spec is not None and spec.source is not None and "lat" in spec.columns:
+            _check_mapped_degrees(lon.to_numpy(dtype=float), lat.to_numpy(dtype=float), path, spec,
+                                  [str(c) for c in table.columns], (lat_col, lon_col))
         _check_degrees(lon.to_numpy(dtype=float), lat.to_numpy(dtype=float), path, fields, swap_fix)
         # 0,0 is how several feeds (LAPD among them) write "no location".
         bad = (lat.isna() | lon.isna() | (lat.abs() > 90) | (lon.abs() > 180)
@@ -345,6 +378,27 @@ def _check_degrees(lon: np.ndarray, lat: np.ndarray, path: Path, fields: str, sw
         fix="Reproject the layer to EPSG:4326 (WGS84 longitude/latitude), or give it with its CRS "
             "(a GeoPackage, or a shapefile with its .prj).",
     )
+
+
+def _check_mapped_degrees(lon: np.ndarray, lat: np.ndarray, path: Path, spec: FileMapping,
+                          header: Sequence[str], chosen: tuple[str, str]) -> None:
+    """Refuse mapped coordinate columns that mostly hold projected numbers, naming the mapping's keys."""
+    located = np.isfinite(lon) & np.isfinite(lat) & ~((lon == 0) & (lat == 0))
+    projected = located & (np.maximum(np.abs(lon), np.abs(lat)) > 180)
+    count = int(projected.sum())
+    if count == 0 or 2 * count < int(located.sum()):
+        return
+    first = int(np.flatnonzero(projected)[0])
+    keys = f"{spec.key_of('lat')}, {spec.key_of('lon')}"
+    hints = [h for h in header if re.search(r"lat|lon|lng", h, re.IGNORECASE) and h not in chosen]
+    suggestion = (f"map lat and lon to the file's latitude and longitude columns ({', '.join(hints[:4])})"
+                  if hints else "map lat and lon to the file's latitude and longitude columns")
+    raise InputError(
+        f"{count} of {int(located.sum())} places of {path.name} have {chosen[0]} {lat[first]:.6g}, {chosen[1]} "
+        f"{lon[first]:.6g} and such: they look projected (feet or metres, such as State Plane or UTM), "
+        "not degrees", path=path, field=keys,
+        fix=f"In {spec.where}, {suggestion}; or, if the file has no degrees, add crs = \"EPSG:...\" (the "
+            "projection of these columns, such as EPSG:3435 for Illinois East feet) to read them.")
 
 
 def _check_near(frame: gpd.GeoDataFrame, path: Path, fields: str, area: Area | None,

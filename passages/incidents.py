@@ -11,7 +11,9 @@ Three input formats, told apart by their header when ``fmt`` is not given:
     (no date, no crime type).
 ``"table"``
     Any CSV or GeoJSON, with a ``columns`` mapping of roles to column names (see
-    :data:`ROLES`).
+    :data:`ROLES`), or a mapping file (:mod:`passages.mapping`: ``mapping=``) that also
+    gives date and time formats, the CRS of the coordinates and a table of crime type to
+    category, for the kind or file by file.
 
 Every row read ends up either in the points or in one count of
 :attr:`IncidentReport.dropped`, under the first reason of :data:`DROP_REASONS` that applies.
@@ -60,6 +62,7 @@ from passages._incident_parsing import (
     _Source,
 )
 from passages.areas import Area
+from passages.mapping import FileMapping, InputMapping, as_mapping
 
 #: Input formats :func:`load_incidents` reads.
 FORMATS = ("lapd", "weighted", "table")
@@ -67,8 +70,10 @@ FORMATS = ("lapd", "weighted", "table")
 #: Roles a ``columns`` mapping may name (format ``"table"``): ``lat``/``lon`` (EPSG:4326
 #: degrees; not needed for GeoJSON point geometry), ``id``, ``date`` (MM/DD/YYYY or
 #: YYYY-MM-DD), ``time`` (HHMM such as 2230, or HH:MM, or a date-time) or ``hour`` (0-23),
-#: ``weight`` (incidents the row stands for), ``code`` (LAPD crime code) or ``category``.
-ROLES = ("lat", "lon", "id", "date", "time", "hour", "weight", "code", "category")
+#: ``weight`` (incidents the row stands for), ``code`` (LAPD crime code), ``category``
+#: (one of :data:`CATEGORIES`) or ``crime_type`` (any text, read through the categories
+#: table of a mapping, :mod:`passages.mapping`).
+ROLES = ("lat", "lon", "id", "date", "time", "hour", "weight", "code", "category", "crime_type")
 
 #: Crime categories; ``"unknown"`` when the input has no crime type.
 CATEGORIES = ("violent", "property", "other", "unknown")
@@ -132,6 +137,9 @@ class IncidentReport:
         the code table, duplicated columns ...).
     sources
         One line per file: its name and the date range of its rows, if it has dates.
+    tables
+        Names of the files read as ``"table"`` (through a columns mapping or a mapping
+        file) rather than as the LAPD or weighted format.
     """
 
     rows_read: int = 0
@@ -140,6 +148,7 @@ class IncidentReport:
     dropped: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
+    tables: list[str] = field(default_factory=list)
 
     def merge(self, other: IncidentReport) -> IncidentReport:
         """Return the report of both inputs together (counts added, notes kept once)."""
@@ -153,6 +162,7 @@ class IncidentReport:
             dropped=_ordered_reasons(dropped),
             notes=list(dict.fromkeys([*self.notes, *other.notes])),
             sources=[*self.sources, *other.sources],
+            tables=[*self.tables, *other.tables],
         )
 
     @property
@@ -251,6 +261,7 @@ def load_incidents(
     lookback_days: float | None = None,
     reference_date: datetime.date | None = None,
     today: datetime.date | None = None,
+    mapping: InputMapping | str | Path | Mapping[str, object] | None = None,
 ) -> IncidentSet:
     """Return the incidents of one area, filtered to the walking windows and weighted.
 
@@ -309,6 +320,12 @@ def load_incidents(
     today
         Today's date: rows dated after it are dropped as ``"dated in the future"``
         (default: today in Los Angeles; give it in tests).
+    mapping
+        A mapping file (its path), an :class:`passages.mapping.InputMapping` or the same
+        keys as a dict: its ``[incidents]`` section (and a file's own ``[files."NAME"]``
+        section) names each file's columns, date and time formats, CRS and crime-type
+        table; a file it names columns for is read as ``"table"``. ``columns`` given too
+        apply to the files the mapping names no column for.
 
     Returns
     -------
@@ -323,7 +340,11 @@ def load_incidents(
         A file is missing, a folder, a device, binary or empty; lacks a required column;
         is cut off mid-row or has an unterminated quote (naming the row); mixes day-first
         and month-first dates; holds coordinates that look projected (feet or metres) or
-        with latitude and longitude swapped; or an option is invalid.
+        with latitude and longitude swapped; or an option is invalid. With a mapping: a
+        column it names is not in the file (naming the file's columns and the closest),
+        half or more of a file's dates do not match its ``date_format`` (naming the row,
+        the value and the format), or the mapping itself is invalid
+        (:func:`passages.mapping.read_mapping`).
     """
     options = _options(
         windows=windows, weekdays=weekdays, categories=categories,
@@ -339,10 +360,11 @@ def load_incidents(
                              field="columns", fix="Give fmt='table' or leave columns out.")
     files = _as_paths(paths)
     names = _display_names(files)
+    specs = _file_specs(files, as_mapping(mapping))
     today_stamp = pd.Timestamp(today if today is not None else _today())
     screen = _Screen(area=area, options=options, today=today_stamp)
-    scanned = [_scan_file(path, name, fmt=fmt, columns=columns, screen=screen)
-               for path, name in zip(files, names, strict=True)]
+    scanned = [_scan_file(path, name, fmt=fmt, columns=columns, screen=screen, spec=spec)
+               for path, name, spec in zip(files, names, specs, strict=True)]
 
     dated = [part.newest for part in scanned if part.has_dates and part.newest is not None]
     if reference_date is not None:
@@ -396,10 +418,14 @@ class IncidentScan:
     ----------
     today
         The day rows dated after which are dropped (Los Angeles date when read).
+    mapping
+        The mapping the files were read with (:mod:`passages.mapping`), or ``None``.
     """
 
-    def __init__(self, paths: Sequence[Path], area: Area) -> None:
+    def __init__(self, paths: Sequence[Path], area: Area, *,
+                 mapping: InputMapping | str | Path | Mapping[str, object] | None = None) -> None:
         self.area = area
+        self.mapping = as_mapping(mapping)
         self.today = _today()
         wide = replace(
             _options(windows=(), weekdays=(), categories=None, half_life_days=None, lookback_days=None),
@@ -407,8 +433,9 @@ class IncidentScan:
         screen = _Screen(area=area, options=wide, today=pd.Timestamp(self.today))
         files = _as_paths(list(paths))
         names = _display_names(files)
-        self.parts = [_scan_file(path, name, fmt=None, columns=None, screen=screen)
-                      for path, name in zip(files, names, strict=True)]
+        specs = _file_specs(files, self.mapping)
+        self.parts = [_scan_file(path, name, fmt=None, columns=None, screen=screen, spec=spec)
+                      for path, name, spec in zip(files, names, specs, strict=True)]
         dated = [part.newest for part in self.parts if part.has_dates and part.newest is not None]
         self.reference: pd.Timestamp | None = max(dated) if dated else None
 
@@ -639,20 +666,30 @@ class _Scanned:
     notes: list[str]
     newest: pd.Timestamp | None  # newest readable date not after today
     oldest: pd.Timestamp | None
+    fmt: str = "table"  # the format the file was read as
+
+
+def _file_specs(files: Sequence[Path], mapping: InputMapping | None) -> list[FileMapping | None]:
+    """What the mapping says about each file (``None`` each without a mapping)."""
+    return [mapping.for_file("incidents", path) if mapping is not None else None for path in files]
 
 
 def _scan_file(path: Path, name: str, *, fmt: str | None, columns: Mapping[str, str] | None,
-               screen: _Screen) -> _Scanned:
+               screen: _Screen, spec: FileMapping | None = None) -> _Scanned:
     """Read one file chunk by chunk, keeping the rows that pass the per-row tests.
 
     The file is read again when a chunk shows an assumption wrong (text in a number column;
     day-first dates): at most three reads.
     """
     mode = _Mode()
+    if spec is not None and spec.roles and fmt not in (None, "table"):
+        raise InputError(f"the mapping names columns for {path.name}, which applies to fmt='table' only, "
+                         f"not {fmt!r}", path=spec.source, field=spec.key_of(spec.roles[0][0]),
+                         fix="Leave fmt out (or give 'table') to read the file with the mapping.")
     while True:
         try:
             source = _open_file(path, name, fmt=fmt, columns=columns, known_categories=CATEGORIES,
-                                mode=mode, chunk_rows=screen.chunk_rows)
+                                mode=mode, chunk_rows=screen.chunk_rows, spec=spec)
             return _scan_source(source, screen, mode)
         except _Restart as again:
             mode = again.mode
@@ -708,7 +745,7 @@ def _scan_source(source: _Source, screen: _Screen, mode: _Mode) -> _Scanned:
     frame = (pd.concat(kept, ignore_index=True) if len(kept) > 1 else kept[0] if kept
              else _screen_chunk(source, _empty_rows(), screen, coordinates)[1])
     return _Scanned(source.name, source.has_dates, source.time_kind, frame, counts, rows_read, notes,
-                    newest, oldest)
+                    newest, oldest, source.fmt)
 
 
 def _empty_rows() -> pd.DataFrame:
@@ -739,6 +776,21 @@ def _check_coordinates(source: _Source, found: _Coordinates) -> None:
     """Refuse a file whose coordinates mostly look projected or swapped, naming the columns."""
     lat_label, lon_label = source.labels.get("lat", "lat"), source.labels.get("lon", "lon")
     columns = f"{lat_label}, {lon_label}"
+    spec = source.spec
+    if (found.projected and 2 * found.projected >= found.numbers and found.projected_example
+            and spec is not None and "lat" in spec.columns):
+        row, lat, lon = found.projected_example
+        keys = f"{spec.key_of('lat')}, {spec.key_of('lon')}"
+        hints = [h for h in source.header if re.search(r"lat|lon|lng", h, re.IGNORECASE)
+                 and h not in (lat_label, lon_label)]
+        suggestion = (f"map lat and lon to the file's latitude and longitude columns ({', '.join(hints[:4])})"
+                      if hints else "map lat and lon to the file's latitude and longitude columns")
+        raise InputError(
+            f"{found.projected} of {found.numbers} rows of {source.name} have {lat_label} {lat:.6g}, "
+            f"{lon_label} {lon:.6g} (row {row}) and such: they look projected (feet or metres, such as State "
+            f"Plane or UTM), not degrees", path=source.path, row=row, field=keys,
+            fix=f"In {spec.where}, {suggestion}; or, if the file has no degrees, add crs = \"EPSG:...\" "
+                "(the projection of these columns, such as EPSG:3435 for Illinois East feet) to read them.")
     if found.projected and 2 * found.projected >= found.numbers and found.projected_example:
         row, lat, lon = found.projected_example
         raise InputError(
@@ -906,6 +958,7 @@ def _weigh(part: _Scanned, duplicate: np.ndarray, *, area: Area, options: _Optio
         dropped=dropped,
         notes=notes,
         sources=[_source_line(part)],
+        tables=[part.name] if part.fmt == "table" else [],
     )
     return points, report
 

@@ -54,6 +54,7 @@ from passages._place_readers import (
     _drop_near_duplicates,
     _empty_places,
     _ids_or_row_numbers,
+    _mapped_columns,
     _merge_near_stops,
     _osm_features_to_places,
     _osmnx_tags,
@@ -69,6 +70,7 @@ from passages._place_readers import (
     _unique,
 )
 from passages.areas import Area
+from passages.mapping import FileMapping, InputMapping, as_mapping
 
 #: Kinds of destination, in the order maps list them.
 PLACE_KINDS = ("school", "transit", "park", "library")
@@ -134,7 +136,7 @@ class NodeIndex(Protocol):
 
 
 def read_schools(path: str | Path, *, columns: Mapping[str, str] | None = None,
-                 area: Area | None = None) -> gpd.GeoDataFrame:
+                 area: Area | None = None, mapping: FileMapping | None = None) -> gpd.GeoDataFrame:
     """Return the K-12 schools of a schools layer, in EPSG:4326.
 
     Reads the LA County "Schools, Colleges and Universities" layer as it comes (GeoJSON
@@ -157,6 +159,10 @@ def read_schools(path: str | Path, *, columns: Mapping[str, str] | None = None,
     area
         When given, a layer none of whose schools lies near the area is refused (see
         :func:`load_places`).
+    mapping
+        What a mapping file says about this file (:meth:`passages.mapping.InputMapping.for_file`
+        with kind ``"schools"``): its columns (``columns`` given too win), and ``crs``, the
+        CRS of its coordinate columns when they are not degrees.
 
     Returns
     -------
@@ -173,22 +179,22 @@ def read_schools(path: str | Path, *, columns: Mapping[str, str] | None = None,
     """
     path = _check_file(path, "schools")
     with _reading(path, "schools"):
-        return _read_schools(path, columns, area)
+        return _read_schools(path, _mapped_columns(columns, mapping), area, mapping)
 
 
-def _read_schools(path: Path, columns: Mapping[str, str] | None, area: Area | None
-                  ) -> gpd.GeoDataFrame:
+def _read_schools(path: Path, columns: Mapping[str, str] | None, area: Area | None,
+                  spec: FileMapping | None = None) -> gpd.GeoDataFrame:
     table = _read_table(path, "schools")
-    name_col = _column(table, "name", _SCHOOL_COLUMNS["name"], columns, path)
-    id_col = _column(table, "id", _SCHOOL_COLUMNS["id"], columns, path, required=False)
+    name_col = _column(table, "name", _SCHOOL_COLUMNS["name"], columns, path, spec=spec)
+    id_col = _column(table, "id", _SCHOOL_COLUMNS["id"], columns, path, required=False, spec=spec)
     enroll_col = _column(table, "enrollment", _SCHOOL_COLUMNS["enrollment"], columns, path,
-                         required=False)
-    level_col = _column(table, "level", _SCHOOL_COLUMNS["level"], columns, path, required=False)
+                         required=False, spec=spec)
+    level_col = _column(table, "level", _SCHOOL_COLUMNS["level"], columns, path, required=False, spec=spec)
     if level_col is not None:
         table = table.loc[~table[level_col].astype(str).str.contains(_NOT_K12, na=False)]
         if len(table) == 0:
             return _empty_places()
-    frame = _points(table, path, columns, "school", area=area)
+    frame = _points(table, path, columns, "school", area=area, spec=spec)
     ids = _text(frame, id_col, "")
     if "OBJECTID" in frame.columns and id_col != "OBJECTID":
         ids = ids.mask(ids == "", _text(frame, "OBJECTID", ""))
@@ -220,7 +226,8 @@ def merge_stops(stops: gpd.GeoDataFrame, *, within_m: float | None = None) -> gp
     return _merge_near_stops(stops, within_m)
 
 
-def read_transit_stops(path: str | Path, *, area: Area | None = None) -> gpd.GeoDataFrame:
+def read_transit_stops(path: str | Path, *, area: Area | None = None, columns: Mapping[str, str] | None = None,
+                       mapping: FileMapping | None = None) -> gpd.GeoDataFrame:
     """Return the transit stops of a GTFS ``stops.txt`` or a stop shapefile, in EPSG:4326.
 
     Rail feeds list stations (``location_type`` 1) and their platforms (0): the stations
@@ -237,6 +244,12 @@ def read_transit_stops(path: str | Path, *, area: Area | None = None) -> gpd.Geo
     area
         When given, a layer none of whose stops lies near the area is refused (see
         :func:`load_places`).
+    columns
+        Which file column plays each role, when the names differ from GTFS: ``"id"``
+        (``stop_id``), ``"name"`` (``stop_name``), ``"lat"``, ``"lon"``.
+    mapping
+        What a mapping file says about this file (kind ``"transit"``): its columns
+        (``columns`` given too win) and ``crs``.
 
     Returns
     -------
@@ -255,23 +268,24 @@ def read_transit_stops(path: str | Path, *, area: Area | None = None) -> gpd.Geo
     """
     path = _check_file(path, "transit stops")
     with _reading(path, "transit stops"):
-        return _read_transit_stops(path, area)
+        return _read_transit_stops(path, area, _mapped_columns(columns, mapping), mapping)
 
 
-def _read_transit_stops(path: Path, area: Area | None) -> gpd.GeoDataFrame:
+def _read_transit_stops(path: Path, area: Area | None, columns: Mapping[str, str] | None = None,
+                        spec: FileMapping | None = None) -> gpd.GeoDataFrame:
     table = _read_stops_table(path)
-    id_col = _column(table, "stop_id", ("stop_id", "stopnum"), None, path)
-    name_col = _column(table, "stop_name", ("stop_name", "stopname"), None, path)
+    id_col = _column(table, "id", ("stop_id", "stopnum"), columns, path, spec=spec, kind="transit")
+    name_col = _column(table, "name", ("stop_name", "stopname"), columns, path, spec=spec, kind="transit")
     table = _stations_or_stops(table)
-    frame = _points(table, path, None, "stop", ("stop_lat", "lat", "latitude"),
-                    ("stop_lon", "lon", "long", "longitude"), area=area)
+    frame = _points(table, path, columns, "stop", ("stop_lat", "lat", "latitude"),
+                    ("stop_lon", "lon", "long", "longitude"), area=area, spec=spec)
     stops = _places_frame(frame, kind="transit", ids=_text(frame, id_col, ""),
                           names=_text(frame, name_col, ""), source=path.name)
     return merge_stops(stops)
 
 
 def read_parks(path: str | Path, *, columns: Mapping[str, str] | None = None,
-               area: Area | None = None) -> gpd.GeoDataFrame:
+               area: Area | None = None, mapping: FileMapping | None = None) -> gpd.GeoDataFrame:
     """Return the parks and recreation centres of a park layer, polygons kept whole.
 
     Knows the LA City Recreation and Parks boundaries (RAP: ``Name``, ``Park_ID``;
@@ -289,6 +303,9 @@ def read_parks(path: str | Path, *, columns: Mapping[str, str] | None = None,
     area
         When given, a layer none of whose parks lies near the area is refused (see
         :func:`load_places`).
+    mapping
+        What a mapping file says about this file (kind ``"parks"``): its columns
+        (``columns`` given too win) and ``crs``.
 
     Returns
     -------
@@ -306,21 +323,21 @@ def read_parks(path: str | Path, *, columns: Mapping[str, str] | None = None,
     """
     path = _check_file(path, "parks")
     with _reading(path, "parks"):
-        return _read_parks(path, columns, area)
+        return _read_parks(path, _mapped_columns(columns, mapping), area, mapping)
 
 
-def _read_parks(path: Path, columns: Mapping[str, str] | None, area: Area | None
-                ) -> gpd.GeoDataFrame:
+def _read_parks(path: Path, columns: Mapping[str, str] | None, area: Area | None,
+                spec: FileMapping | None = None) -> gpd.GeoDataFrame:
     table = _read_table(path, "parks")
-    name_col = _column(table, "name", _PARK_COLUMNS["name"], columns, path)
-    id_col = _column(table, "id", _PARK_COLUMNS["id"], columns, path, required=False)
+    name_col = _column(table, "name", _PARK_COLUMNS["name"], columns, path, spec=spec, kind="parks")
+    id_col = _column(table, "id", _PARK_COLUMNS["id"], columns, path, required=False, spec=spec)
     if "Park_ID" in table.columns and name_col == "Name":
         layer = "RAP"
     elif "PARK_NAME" in table.columns and name_col == "PARK_NAME":
         layer = "DPR"
     else:
         layer = path.stem
-    frame = _points(table, path, columns, "park", area=area)
+    frame = _points(table, path, columns, "park", area=area, spec=spec)
     geometry = shapely.make_valid(np.asarray(frame.geometry, dtype=object),
                                   method="structure", keep_collapsed=False)
     ids = _text(frame, id_col, "")
@@ -332,7 +349,7 @@ def _read_parks(path: Path, columns: Mapping[str, str] | None, area: Area | None
 
 
 def read_libraries(path: str | Path, *, columns: Mapping[str, str] | None = None,
-                   area: Area | None = None) -> gpd.GeoDataFrame:
+                   area: Area | None = None, mapping: FileMapping | None = None) -> gpd.GeoDataFrame:
     """Return the libraries of a file, in EPSG:4326.
 
     Knows the TrojanMap ``data.csv`` (``id`` = OSM node id, ``lat``, ``lon``, ``name``,
@@ -349,6 +366,9 @@ def read_libraries(path: str | Path, *, columns: Mapping[str, str] | None = None
     area
         When given, a layer none of whose libraries lies near the area is refused (see
         :func:`load_places`).
+    mapping
+        What a mapping file says about this file (kind ``"libraries"``): its columns
+        (``columns`` given too win) and ``crs``.
 
     Returns
     -------
@@ -365,21 +385,21 @@ def read_libraries(path: str | Path, *, columns: Mapping[str, str] | None = None
     """
     path = _check_file(path, "libraries")
     with _reading(path, "libraries"):
-        return _read_libraries(path, columns, area)
+        return _read_libraries(path, _mapped_columns(columns, mapping), area, mapping)
 
 
-def _read_libraries(path: Path, columns: Mapping[str, str] | None, area: Area | None
-                    ) -> gpd.GeoDataFrame:
+def _read_libraries(path: Path, columns: Mapping[str, str] | None, area: Area | None,
+                    spec: FileMapping | None = None) -> gpd.GeoDataFrame:
     table = _read_table(path, "libraries")
-    name_col = _column(table, "name", _LIBRARY_COLUMNS["name"], columns, path)
-    id_col = _column(table, "id", _LIBRARY_COLUMNS["id"], columns, path, required=False)
+    name_col = _column(table, "name", _LIBRARY_COLUMNS["name"], columns, path, spec=spec, kind="libraries")
+    id_col = _column(table, "id", _LIBRARY_COLUMNS["id"], columns, path, required=False, spec=spec)
     trojanmap = "attributes" in table.columns and not isinstance(table, gpd.GeoDataFrame)
     if trojanmap:
         attributes = table["attributes"].astype("string")
         table = table.loc[attributes.str.contains(r"\blibrary\b", na=False).to_numpy(dtype=bool)]
         if len(table) == 0:
             return _empty_places()
-    frame = _points(table, path, columns, "library", area=area)
+    frame = _points(table, path, columns, "library", area=area, spec=spec)
     ids = _text(frame, id_col, "")
     ids = _ids_or_row_numbers(ids)
     prefix = "osm:node/" if trojanmap and id_col == "id" else f"{path.stem}:"
@@ -459,19 +479,33 @@ def osm_places_online(area: Area, *, cache_dir: Path) -> gpd.GeoDataFrame:
 # --------------------------------------------------------------------------- gathering
 
 
-def _read_source(kind: str, path: Path, area: Area) -> gpd.GeoDataFrame:
-    """Read one file given for ``kind`` for ``area``, choosing the reader by its type."""
+#: The mapping-file section of each kind of place (:mod:`passages.mapping`).
+_MAPPING_SECTIONS = {"school": "schools", "transit": "transit", "park": "parks", "library": "libraries"}
+
+
+def _read_source(kind: str, path: Path, area: Area, mapping: InputMapping | None = None) -> gpd.GeoDataFrame:
+    """Read one file given for ``kind`` for ``area``, choosing the reader by its type.
+
+    The mapping's section of the kind (and the file's own section) names its columns; an
+    OpenStreetMap file has tags, not columns: a mapping for it is not used, with a warning.
+    """
     _check_file(path, kind if kind != "osm" else "OpenStreetMap")
+    spec = (mapping.for_file(_MAPPING_SECTIONS[kind], path)
+            if mapping is not None and kind in _MAPPING_SECTIONS else None)
     if kind == "osm" or _sniff_overpass(path):
+        if spec is not None and spec.roles:
+            warnings.warn(f"{path.name} is OpenStreetMap (Overpass JSON) data, read by its tags: the columns "
+                          f"{spec.where} names for {_MAPPING_SECTIONS.get(kind, kind)} are not used for it",
+                          stacklevel=2)
         places = read_osm_places(path)
         return places if kind == "osm" else places.loc[places["kind"] == kind]
     if kind == "school":
-        return read_schools(path, area=area)
+        return read_schools(path, area=area, mapping=spec)
     if kind == "transit":
-        return read_transit_stops(path, area=area)
+        return read_transit_stops(path, area=area, mapping=spec)
     if kind == "park":
-        return read_parks(path, area=area)
-    return read_libraries(path, area=area)
+        return read_parks(path, area=area, mapping=spec)
+    return read_libraries(path, area=area, mapping=spec)
 
 
 def drop_duplicate_places(places: gpd.GeoDataFrame, *, within_m: float | None = None
@@ -497,7 +531,8 @@ def drop_duplicate_places(places: gpd.GeoDataFrame, *, within_m: float | None = 
     return _drop_near_duplicates(places, within_m)
 
 
-def load_places(area: Area, *, sources: Mapping[str, Sequence[str | Path]]) -> gpd.GeoDataFrame:
+def load_places(area: Area, *, sources: Mapping[str, Sequence[str | Path]],
+                mapping: InputMapping | str | Path | Mapping[str, Any] | None = None) -> gpd.GeoDataFrame:
     """Return the destinations of an area, in its UTM CRS, one row per place.
 
     Each file is read by the reader of its kind and type (an Overpass ``.json`` by
@@ -507,8 +542,8 @@ def load_places(area: Area, *, sources: Mapping[str, Sequence[str | Path]]) -> g
     :func:`read_transit_stops`).
 
     The result is kept under ``settings.processed_dir / "places"`` (unless
-    ``settings.input_cache`` is False), keyed by the files' bytes, the readers' code and the
-    area, with the readers' warnings; the next call with the same files reads it back in a
+    ``settings.input_cache`` is False), keyed by the files' bytes, the readers' code, the
+    area and the mapping, with the readers' warnings; the next call with the same files reads it back in a
     few milliseconds and gives the same warnings (:mod:`passages._frame_cache`).
 
     Parameters
@@ -520,6 +555,11 @@ def load_places(area: Area, *, sources: Mapping[str, Sequence[str | Path]]) -> g
         singular :data:`PLACE_KINDS`), and ``"osm"`` for Overpass JSON holding any kind.
         ``"network"`` and ``"incidents"`` are ignored, so an area's resolved
         ``sources`` can be passed whole.
+    mapping
+        A mapping file (path), :class:`passages.mapping.InputMapping` or dict: its
+        ``[schools]``, ``[transit]``, ``[parks]`` and ``[libraries]`` sections (and
+        ``[files."NAME"]``) name the columns of each file and the CRS of its coordinate
+        columns.
 
     Returns
     -------
@@ -554,32 +594,37 @@ def load_places(area: Area, *, sources: Mapping[str, Sequence[str | Path]]) -> g
         if isinstance(paths, str | Path):
             paths = [paths]
         chosen.append((_SOURCE_KINDS[key], [Path(path) for path in paths]))
+    rules = as_mapping(mapping)
     if not settings.input_cache:
-        return _read_places(area, chosen)
+        return _read_places(area, chosen, rules)
     digest = hashlib.sha256(_cache_context(area).encode())
+    # a changed mapping reads the files otherwise: it is part of the key
+    digest.update(f"|mapping|{rules.digest() if rules is not None else '-'}".encode())
     for kind, paths in chosen:
         for path in paths:
             _check_file(path, kind if kind != "osm" else "OpenStreetMap")
-            digest.update(f"|{kind}|{_frame_cache.file_digest(path)}".encode())
+            # a file's own mapping section goes by its name: the name is part of the key too
+            digest.update(f"|{kind}|{path.name}|{_frame_cache.file_digest(path)}".encode())
     return _frame_cache.cached_frame(settings.processed_dir / "places", slug(area.slug, field="area"),
-                                     digest.hexdigest(), lambda: _read_places(area, chosen))
+                                     digest.hexdigest(), lambda: _read_places(area, chosen, rules))
 
 
 def _cache_context(area: Area) -> str:
     """Return what the places of ``area`` depend on besides the files' bytes, as text."""
-    from passages import _inputs, _names, _place_readers
+    from passages import _inputs, _names, _place_readers, mapping
 
-    code = _frame_cache.code_digest([sys.modules[__name__], _place_readers, _names, _inputs])
+    code = _frame_cache.code_digest([sys.modules[__name__], _place_readers, _names, _inputs, mapping])
     limits = (STOP_MERGE_M, DUPLICATE_M, MAX_ENROLLMENT, _place_readers.FAR_FROM_AREA_KM)
     return f"places|{code}|{area.slug}|{area.crs}|{area.study_polygon.wkt}|{settings.input_crs}|{limits}"
 
 
-def _read_places(area: Area, chosen: Sequence[tuple[str, Sequence[Path]]]) -> gpd.GeoDataFrame:
+def _read_places(area: Area, chosen: Sequence[tuple[str, Sequence[Path]]],
+                 mapping: InputMapping | None = None) -> gpd.GeoDataFrame:
     """Read, clip and de-duplicate the places of ``area`` (:func:`load_places` without its cache)."""
     frames: list[gpd.GeoDataFrame] = []
     wanted = [kind for kind, _ in chosen]
     for kind, paths in chosen:
-        frames.extend(_read_source(kind, path, area) for path in paths)
+        frames.extend(_read_source(kind, path, area, mapping) for path in paths)
     frames = [frame for frame in frames if len(frame)]
     if not frames:
         raise EmptyResultError(f"no places were read for area {area.slug!r}; give place files")

@@ -44,6 +44,7 @@ from passages.demand import (
     residential_near_passages,
 )
 from passages.incidents import IncidentReport, IncidentScan, IncidentSet
+from passages.mapping import InputMapping, as_mapping
 from passages.network import load_network
 from passages.places import PLACE_KINDS, load_places, osm_places_online, snap_places
 from passages.risk import RiskScore, add_edge_risk, score_segments
@@ -228,11 +229,15 @@ class InputFiles:
     places
         Place files by kind (``"schools"``, ``"transit"``, ``"parks"``, ``"libraries"``,
         ``"osm"``); with none at all, places come from OpenStreetMap online.
+    mapping
+        The mapping the files are read with (:mod:`passages.mapping`: which column plays
+        each role, date formats, crime types), ``None`` for the files as they come.
     """
 
     network: Path | None
     incidents: tuple[Path, ...]
     places: dict[str, tuple[Path, ...]]
+    mapping: InputMapping | None = None
 
     def paths(self) -> list[Path]:
         """Return every file, in the order they are read: network, places, incidents."""
@@ -247,15 +252,18 @@ def input_files(
     network: str | Path | None = None,
     incidents: Sequence[str | Path] | None = None,
     place_sources: Mapping[str, Sequence[str | Path]] | None = None,
+    mapping: InputMapping | str | Path | Mapping[str, Any] | None = None,
 ) -> InputFiles:
     """Return the files an area is planned from (see :func:`make_plan` for the arguments).
 
-    Nothing is read: every path is only checked to exist, so that a bad path fails at once.
+    No data file is read: every path is only checked to exist, so that a bad path fails at
+    once; a mapping given as a path is read and checked (it is small), for the same reason.
 
     Raises
     ------
     InputError
-        A file is missing, or no incident file is given or known for the area.
+        A file is missing, no incident file is given or known for the area, or the
+        mapping is invalid (:func:`passages.mapping.read_mapping`).
     """
     data = Path(data_dir) if data_dir is not None else settings.shared_data_dir()
     network_path = Path(network) if network is not None else (
@@ -273,7 +281,17 @@ def input_files(
         **{kind: paths for kind, paths in (place_sources or {}).items() if paths},
     }
     places = {kind: tuple(_resolve([Path(p) for p in paths], kind)) for kind, paths in sources.items()}
-    return InputFiles(network_path, tuple(incident_paths), places)
+    return InputFiles(network_path, tuple(incident_paths), places, as_mapping(mapping))
+
+
+def _unused_file_sections(files: InputFiles) -> list[str]:
+    """Notes for the ``[files."NAME"]`` sections of the mapping that name no input file (a typo?)."""
+    if files.mapping is None:
+        return []
+    names = {path.name for path in files.paths()}
+    where = files.mapping.path.name if files.mapping.path is not None else "the mapping"
+    return [f"{where}: [files.{json.dumps(name, ensure_ascii=False)}] names no input file of this plan; "
+            "its keys are not used" for name, _ in files.mapping.files if name not in names]
 
 
 #: Serialises the recording of warnings (``warnings.catch_warnings`` changes the whole
@@ -541,6 +559,7 @@ def load_plan_inputs(
     place_sources: Mapping[str, Sequence[str | Path]] | None = None,
     use_cache: bool = True,
     on_step: Callable[[str], None] | None = None,
+    mapping: InputMapping | str | Path | Mapping[str, Any] | None = None,
 ) -> PlanInputs:
     """Read what an area is planned from: street network and index, places, incidents.
 
@@ -555,7 +574,8 @@ def load_plan_inputs(
     EmptyResultError
         No street or no place lies in the area.
     """
-    files = input_files(area, data_dir=data_dir, network=network, incidents=incidents, place_sources=place_sources)
+    files = input_files(area, data_dir=data_dir, network=network, incidents=incidents, place_sources=place_sources,
+                        mapping=mapping)
     step = on_step or (lambda _name: None)
     notes: dict[str, list[str]] = {}
 
@@ -567,7 +587,7 @@ def load_plan_inputs(
 
     step("places")
     if any(files.places.values()):
-        places, notes["places"] = _noting(lambda: load_places(area, sources=files.places))
+        places, notes["places"] = _noting(lambda: load_places(area, sources=files.places, mapping=files.mapping))
         for kind, paths in files.places.items():
             sources.extend(f"{kind.capitalize()}: {p}" for p in paths)
     elif offline:
@@ -584,7 +604,10 @@ def load_plan_inputs(
         sources.append("Places: OpenStreetMap via Overpass")
 
     step("incidents")
-    scan, notes["incidents"] = _noting(lambda: IncidentScan(files.incidents, area))
+    scan, notes["incidents"] = _noting(lambda: IncidentScan(files.incidents, area, mapping=files.mapping))
+    notes["incidents"] = [*_unused_file_sections(files), *notes["incidents"]]
+    if files.mapping is not None and files.mapping.path is not None:
+        sources.append(f"Mapping: {files.mapping.path}")
     return PlanInputs(area, files, graph, index, places, sources, scan, notes)
 
 
@@ -605,6 +628,7 @@ def make_plan(
     place_sources: Mapping[str, Sequence[str | Path]] | None = None,
     use_cache: bool = True,
     on_step: Callable[[str], None] | None = None,
+    mapping: InputMapping | str | Path | Mapping[str, Any] | None = None,
 ) -> Plan:
     """Plan one area: network, places, incidents, risk and routes.
 
@@ -636,11 +660,17 @@ def make_plan(
         Read and write the processed-network cache.
     on_step
         Called with each step's name (:data:`STEPS`) as it starts, for progress display.
+    mapping
+        A mapping file (its path), an :class:`passages.mapping.InputMapping` or the same
+        keys as a dict: which column of each incident and place file plays each role, date
+        formats, the CRS of coordinate columns and a crime-type-to-category table, per
+        kind and per file (see :mod:`passages.mapping`).
 
     Raises
     ------
     InputError
-        A file is missing or unusable, a parameter impossible.
+        A file is missing or unusable, a parameter impossible, the mapping invalid or
+        naming a column a file lacks.
     EmptyResultError
         No street, no school or no incident left to plan with.
     """
@@ -649,7 +679,7 @@ def make_plan(
     if params.radius_m is not None:
         area = area.with_radius(params.radius_m)
     inputs = load_plan_inputs(area, data_dir=data_dir, offline=offline, network=network, incidents=incidents,
-                              place_sources=place_sources, use_cache=use_cache, on_step=on_step)
+                              place_sources=place_sources, use_cache=use_cache, on_step=on_step, mapping=mapping)
     with inputs._lock:
         plan = inputs._plan(params, on_step=on_step)
     # the inputs are this plan's alone: its edge attributes go on their graph, no copy
@@ -662,8 +692,13 @@ def plan_credits(plan: Plan) -> list[str]:
     """Return the attribution lines of a plan's map beyond OpenStreetMap's (which maps always carry)."""
     credits = []
     text = " ".join(plan.sources).lower()
-    if "incidents" in text:
+    report = plan.incident_report
+    tables = set(report.tables)
+    # files read as the LAPD or weighted formats are LAPD data; files read through a mapping are the user's
+    if "incidents" in text and len(report.sources) > len(report.tables):
         credits.append("Incidents: LAPD open data (City of Los Angeles), shown only as risk on streets")
+    if tables:
+        credits.append(f"Incidents: {', '.join(sorted(tables))}, shown only as risk on streets")
     if "schools_colleges" in text:
         credits.append("Schools: LA County / California Department of Education")
     if "lacmta" in text:

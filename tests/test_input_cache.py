@@ -46,9 +46,9 @@ def _read_calls(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     calls: list[Path] = []
     real = pl._read_source
 
-    def counting(kind: str, path: Path, area: object) -> gpd.GeoDataFrame:
+    def counting(kind: str, path: Path, area: object, *rest: object) -> gpd.GeoDataFrame:
         calls.append(path)
-        return real(kind, path, area)  # type: ignore[arg-type]
+        return real(kind, path, area, *rest)  # type: ignore[arg-type]
 
     monkeypatch.setattr(pl, "_read_source", counting)
     return calls
