@@ -74,6 +74,10 @@ TransitFiles = Annotated[list[Path] | None, typer.Option(
     "--transit", metavar="FILE", help="Transit stops: GTFS stops.txt or a zipped stop shapefile; repeatable.")]
 ParkFiles = Annotated[list[Path] | None, typer.Option(
     "--parks", metavar="FILE", help="Parks and recreation polygons (shapefile, GeoJSON, GeoPackage); repeatable.")]
+BusinessFiles = Annotated[list[Path] | None, typer.Option(
+    "--businesses", metavar="FILE",
+    help="Business listing or points of interest (the City's business listing CSV, Geofabrik POIs, a CSV with "
+         "lat and lon, or a zipped shapefile) for business corridors; repeatable.")]
 MappingFile = Annotated[Path | None, typer.Option(
     "--mapping", metavar="FILE",
     help="Mapping file (TOML) naming the columns of your own incident and place files (latitude, longitude, "
@@ -81,9 +85,9 @@ MappingFile = Annotated[Path | None, typer.Option(
 
 
 def _place_files(schools: list[Path] | None, transit: list[Path] | None,
-                 parks: list[Path] | None) -> dict[str, list[Path]]:
+                 parks: list[Path] | None, businesses: list[Path] | None = None) -> dict[str, list[Path]]:
     """Return the place files given on the command line, by kind."""
-    return {"schools": schools or [], "transit": transit or [], "parks": parks or []}
+    return {"schools": schools or [], "transit": transit or [], "parks": parks or [], "businesses": businesses or []}
 
 Lang = Annotated[
     str,
@@ -337,6 +341,12 @@ def _print_summary(summary: dict[str, Any], written: dict[str, Path], seconds: f
                             + (f"; skipped {skipped}" if skipped else ""))
     if demand := summary.get("demand"):
         table.add_row("walks from", _demand_line(demand))
+    if (shops := summary.get("businesses")) and shops["corridors"]:
+        walks = shops["walks"]
+        table.add_row("businesses", f"{shops['corridors']} corridors ({shops['storefronts_in_corridors']} storefronts, "
+                                    f"{shops['corridor_km']:,.1f} km of street); walks: {walks['home-business']} "
+                                    f"from homes or the site, {walks['transit-business']} from stops, "
+                                    f"{shops['walkers']:,.0f} walkers per day")
     if routes["routed"]:
         cut = 1 - routes["exposure_safer"] / routes["exposure_shortest"] if routes["exposure_shortest"] else 0.0
         table.add_row("safer paths", f"mean detour x{routes['mean_detour_ratio']:.3f}, exposure {cut:.0%} lower "
@@ -381,6 +391,7 @@ def plan_command(
     schools: SchoolFiles = None,
     transit: TransitFiles = None,
     parks: ParkFiles = None,
+    businesses: BusinessFiles = None,
     mapping: MappingFile = None,
     areas_file: AreasFile = None,
     out: OutFolder = None,
@@ -401,7 +412,7 @@ def plan_command(
     """Plan one area (or --all-areas): street risk, safer routes, the Safe Passage network and its map."""
     script = script_format(json_out=json_out)
     lang = check_lang(lang)
-    places = _place_files(schools, transit, parks)
+    places = _place_files(schools, transit, parks, businesses)
     if all_areas or scheduler is not None:
         if mapping is not None:
             raise InputError("--mapping applies to one area's files", field="--mapping",
@@ -489,6 +500,7 @@ def export_command(
     schools: SchoolFiles = None,
     transit: TransitFiles = None,
     parks: ParkFiles = None,
+    businesses: BusinessFiles = None,
     mapping: MappingFile = None,
     areas_file: AreasFile = None,
     out: OutFolder = None,
@@ -504,7 +516,7 @@ def export_command(
                     owns=export_files("plan")) as output:
         with console.status(f"{chosen.slug}: planning"):
             plan = make_plan(chosen, data_dir=data_dir, offline=offline, network=network, incidents=incidents,
-                             place_sources=_place_files(schools, transit, parks), mapping=rules)
+                             place_sources=_place_files(schools, transit, parks, businesses), mapping=rules)
         written = export_plan(plan, output)
     console.print(f"Exported {chosen.name} (EPSG:4326):", style="bold")
     for layer, path in written.items():
@@ -524,6 +536,7 @@ def community_command(
     schools: SchoolFiles = None,
     transit: TransitFiles = None,
     parks: ParkFiles = None,
+    businesses: BusinessFiles = None,
     mapping: MappingFile = None,
     areas_file: AreasFile = None,
     out: OutFolder = None,
@@ -548,7 +561,7 @@ def community_command(
     written: dict[str, Path] = {}
     with output_set(folder, owns=owned) as output, console.status(f"{chosen.slug}: planning") as status:
         plan = make_plan(chosen, data_dir=data_dir, offline=offline, network=network, incidents=incidents,
-                         place_sources=_place_files(schools, transit, parks), mapping=rules)
+                         place_sources=_place_files(schools, transit, parks, businesses), mapping=rules)
         for code in langs:
             status.update(f"{chosen.slug}: community flyer and map ({code})")
             for kind, path in write_community(plan, output, lang=code).items():
@@ -829,10 +842,19 @@ def assess_command(
     out: OutFolder = None,
     json_out: Annotated[bool, typer.Option("--json", help=_json_help(
         '{"assessment": the summary (as SLUG-assess.json: periods, "passages" and "adjacent" estimates in '
-        'incidents per km per year, "verdict"), "groups": [one object per group], "written": {kind: path}}.'
+        'incidents per km per year, "verdict"), "groups": a list of one object per group, "written": {kind: path}}.'
     ))] = False,
 ) -> None:
-    """Assess the Safe Passages: incidents on them before and after DATE against matched comparison streets."""
+    """Assess the Safe Passages: incidents on them before and after DATE against matched comparison streets.
+
+    A difference in differences per km per year with a bootstrap interval; the same next door (displacement).
+
+    The passages are those of the plan made from the incidents before DATE only.
+
+    Anchors: McMillen, Sarmiento-Barbieri and Singh (2019), Chicago: about 14 % less violent crime on routes.
+
+    Gonzalez and Komisarow (2020). One area's open-data extract is far thinner: an association at best, not proof.
+    """
     from passages.assess import assess, write_assessment
 
     script = script_format(json_out=json_out)
