@@ -370,7 +370,8 @@ class Assessment:
         counted = p.before + p.after
         days = self.periods.window_days
         if counted < MIN_INCIDENTS:
-            return (f"With only {counted} incidents on the passages in the {days} days before and after "
+            some = "no incident" if counted == 0 else f"only {counted} incident{'s' if counted != 1 else ''}"
+            return (f"With {some} on the passages in the {days} days before and after "
                     f"{self.periods.since} ({self.incidents:,} in the whole area), the estimate ({_signed(p.did)} "
                     f"per km per year, {p.level:.0%} interval {_signed(p.low)} to {_signed(p.high)}) cannot tell "
                     "whether incidents on the passages changed, let alone why: it needs longer periods or a fuller "
