@@ -458,7 +458,7 @@ def _check_keys(kind: str | None, columns: Sequence[str], section: Section, orig
     if "time" in roles and "hour" in roles:
         raise InputError(f"{section.name} maps both time and hour", path=origin, field=f"{section.name} hour",
                          fix="Map either the clock time or the hour of day, not both.")
-    typed = [roles[r] for r in ("crime_type", "category", "code") if r in roles]
+    typed = [key for key in columns if COLUMN_KEYS[kind][key] in ("crime_type", "category", "code")]
     if len(typed) > 1:
         raise InputError(f"{section.name} maps {' and '.join(typed)}: one crime-type column is read",
                          path=origin, field=f"{section.name} {typed[1]}",
@@ -536,16 +536,19 @@ def _check_crs(crs: str, label: str, origin: Path | None) -> None:
 # --------------------------------------------------------------------------- messages
 
 
-def closest(name: str, choices: Sequence[str]) -> str | None:
-    """Return the choice nearest to ``name`` (case and blanks aside), or ``None`` when none is close."""
+def closest(name: str, choices: Sequence[str], *, cutoff: float = 0.6) -> str | None:
+    """Return the choice nearest to ``name`` (case and blanks aside), or ``None`` when none is close.
+
+    ``cutoff`` is the least :class:`difflib.SequenceMatcher` ratio of a match (0-1).
+    """
     folded = {re.sub(r"[\s_]+", " ", str(c)).strip().casefold(): str(c) for c in reversed(list(choices))}
     found = difflib.get_close_matches(re.sub(r"[\s_]+", " ", name).strip().casefold(), list(folded), n=1,
-                                      cutoff=0.6)
+                                      cutoff=cutoff)
     return folded[found[0]] if found else None
 
 
 def _closest_hint(name: str, choices: Sequence[str]) -> str:
-    near = closest(name, choices)
+    near = closest(name, choices, cutoff=0.5)  # keys are short: "latitude" is nearest "lat"
     return f" (did you mean {near!r}?)" if near is not None and near != name else ""
 
 
