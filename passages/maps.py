@@ -93,6 +93,7 @@ PLACE_STYLES: dict[str, tuple[str, str, str, str]] = {
     "transit": (N_("Transit stops"), N_("Transit stop"), "T", "#252525"),
     "park": (N_("Parks"), N_("Park or recreation"), "P", "#1b7837"),
     "library": (N_("Libraries"), N_("Library"), "L", "#8c510a"),
+    "business": (N_("Business corridors"), N_("Business corridor"), "B", "#c51b7d"),
 }
 
 #: The words of the "where am I" button and Leaflet's zoom buttons (translated per map).

@@ -73,7 +73,7 @@ from passages.areas import Area
 from passages.mapping import FileMapping, InputMapping, as_mapping
 
 #: Kinds of destination, in the order maps list them.
-PLACE_KINDS = ("school", "transit", "park", "library")
+PLACE_KINDS = ("school", "transit", "park", "library", "business")
 
 #: Columns of every places frame, in order.
 COLUMNS = ("place_id", "kind", "name", "source", "enrollment", "geometry")
@@ -119,7 +119,7 @@ _SOURCE_KINDS = {
     "osm": "osm",
 }
 # Other stages' inputs that may sit in the same mapping (an area's ``sources``).
-_NOT_PLACES = ("network", "incidents")
+_NOT_PLACES = ("network", "incidents", "businesses")
 
 
 class NodeIndex(Protocol):

@@ -34,6 +34,7 @@ from passages._errors import EmptyResultError, InputError
 from passages._io import OutputSet, writing_to
 from passages._names import slug
 from passages.areas import Area
+from passages.businesses import business_pairs, corridor_places, group_corridors, load_storefronts
 from passages.demand import (
     HOME_ID_PREFIX,
     HomeBlocks,
@@ -173,12 +174,27 @@ class Plan:
                 "exposure_safer": round(float(routes["safer_exposure"].sum()), 3),
             },
             "demand": self.demand_summary(),
+            "businesses": self.business_summary(),
             "passage_km": round(self.route_set.passage_km, 3),
             "notes": list(self.notes),
             "parameters": self.params.as_dict(),
             "sources": list(self.sources),
         }
 
+
+    def business_summary(self) -> dict[str, Any]:
+        """Return the business corridors of the plan and the walks to them."""
+        routes = self.route_set.routes
+        corridors = self.places[(self.places["kind"] == "business").to_numpy(dtype=bool)]
+        purposes = routes["purpose"].to_numpy(dtype=str)
+        return {
+            "corridors": len(corridors),
+            "storefronts_in_corridors": int(corridors["storefronts"].sum()) if "storefronts" in corridors else 0,
+            "corridor_km": round(float(corridors["length_m"].sum()) / 1000.0, 3) if "length_m" in corridors else 0.0,
+            "walks": {purpose: int((purposes == purpose).sum()) for purpose in ("home-business", "transit-business")},
+            "walkers": round(float(routes["demand"].to_numpy(dtype=float)[np.char.endswith(purposes, "-business")]
+                                   .sum()), 3),
+        }
 
     def demand_summary(self) -> dict[str, Any]:
         """Return where the walks start and how much of the area's homes the passages reach.
@@ -232,17 +248,21 @@ class InputFiles:
     mapping
         The mapping the files are read with (:mod:`passages.mapping`: which column plays
         each role, date formats, crime types), ``None`` for the files as they come.
+    businesses
+        Business listings or points of interest the corridors are made from
+        (:mod:`passages.businesses`); none, no corridor.
     """
 
     network: Path | None
     incidents: tuple[Path, ...]
     places: dict[str, tuple[Path, ...]]
     mapping: InputMapping | None = None
+    businesses: tuple[Path, ...] = ()
 
     def paths(self) -> list[Path]:
         """Return every file, in the order they are read: network, places, incidents."""
         network = [self.network] if self.network is not None else []
-        return [*network, *(p for paths in self.places.values() for p in paths), *self.incidents]
+        return [*network, *(p for paths in self.places.values() for p in paths), *self.businesses, *self.incidents]
 
 
 def input_files(
@@ -280,8 +300,10 @@ def input_files(
         **{kind: area.source_paths(kind, data) for kind in area.sources if kind not in ("network", "incidents")},
         **{kind: paths for kind, paths in (place_sources or {}).items() if paths},
     }
-    places = {kind: tuple(_resolve([Path(p) for p in paths], kind)) for kind, paths in sources.items()}
-    return InputFiles(network_path, tuple(incident_paths), places, as_mapping(mapping))
+    places = {kind: tuple(_resolve([Path(p) for p in paths], kind)) for kind, paths in sources.items()
+              if kind != "businesses"}
+    businesses = tuple(_resolve([Path(p) for p in sources.get("businesses", ())], "businesses"))
+    return InputFiles(network_path, tuple(incident_paths), places, as_mapping(mapping), businesses)
 
 
 def _unused_file_sections(files: InputFiles) -> list[str]:
@@ -343,7 +365,7 @@ class _StageKeys:
         snap = (p.place_snap_m,)
         incidents = (p.windows, p.weekdays, p.categories, p.half_life_days, p.lookback_days)
         risk = (incidents, p.snap_m, p.bandwidth_m, p.hot_share, p.own_share)
-        pairs = (snap, p.link_radius_m, p.links_per_kind, p.demand, p.home_walk_m)
+        pairs = (snap, p.link_radius_m, p.links_per_kind, p.demand, p.home_walk_m, p.business_share)
         return cls(snap, incidents, risk, pairs, (risk, pairs, p.risk_lambda, p.max_detour))
 
 
@@ -373,6 +395,8 @@ class PlanInputs:
         The projected walking graph and its :class:`StreetIndex`.
     places
         The places read (UTM), before snapping.
+    storefronts
+        The storefronts read from the business files (UTM), or ``None``: no corridor.
     sources
         The network and place sources, as :attr:`Plan.sources` names them.
     today
@@ -384,12 +408,13 @@ class PlanInputs:
 
     def __init__(self, area: Area, files: InputFiles, graph: nx.MultiDiGraph, index: StreetIndex,
                  places: gpd.GeoDataFrame, sources: list[str], incidents: IncidentScan,
-                 notes: Mapping[str, list[str]]) -> None:
+                 notes: Mapping[str, list[str]], storefronts: gpd.GeoDataFrame | None = None) -> None:
         self.area = area
         self.files = files
         self.graph = graph
         self.index = index
         self.places = places
+        self.storefronts = storefronts
         self.sources = list(sources)
         self.today = incidents.today
         self._incidents = incidents
@@ -401,6 +426,7 @@ class PlanInputs:
         self._risks: _Memo[tuple[RiskScore, list[str]]] = _Memo(size)
         self._origins: _Memo[tuple[list[Origin], list[str]]] = _Memo(1)
         self._blocks: _Memo[tuple[HomeBlocks, list[str]]] = _Memo(1)
+        self._corridors: _Memo[tuple[gpd.GeoDataFrame, list[str]]] = _Memo(1)
         self._pairs: _Memo[tuple[tuple[pd.DataFrame, HomeDemand | None], list[str]]] = _Memo(size)
         self._routes: _Memo[tuple[RouteSet, list[str]]] = _Memo(size)
         self._models: _Memo[Any] = _Memo(size)
@@ -481,7 +507,7 @@ class PlanInputs:
         area, index = self.area, self.index
         keys = _StageKeys.of(params)
         places, snap_notes = self._snapped.get(keys.snap, lambda: _noting(
-            lambda: snap_places(self.places, index, max_snap_m=params.place_snap_m)))
+            lambda: self._with_corridors(snap_places(self.places, index, max_snap_m=params.place_snap_m))))
         incident_set, select_notes = self._selected.get(keys.incidents, lambda: _noting(
             lambda: self._incidents.select(
                 windows=params.windows, weekdays=params.weekdays, categories=params.categories or None,
@@ -530,13 +556,39 @@ class PlanInputs:
                     datetime.now(UTC).replace(microsecond=0).isoformat(), list(dict.fromkeys(notes)),
                     model, homes)
 
+    def _with_corridors(self, places: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+        """The snapped places and the business corridors (:mod:`passages.businesses`), as one frame."""
+        if self.storefronts is None:
+            return places
+        found, notes = self._corridors.get((), lambda: _noting(lambda: group_corridors(self.storefronts, self.index)))
+        for note in notes:
+            warnings.warn(note, UserWarning, stacklevel=2)
+        if len(found) == 0:
+            if len(self.storefronts):
+                warnings.warn(f"area {self.area.slug!r}: {len(self.storefronts)} storefronts, but no run of street "
+                              f"with {settings.corridor_min_storefronts} or more: no business corridor",
+                              UserWarning, stacklevel=2)
+            return places
+        corridors = corridor_places(found)
+        return gpd.GeoDataFrame(pd.concat([places, corridors[[c for c in corridors.columns if c in places.columns
+                                                              or c in ("storefronts", "length_m")]]],
+                                          ignore_index=True), crs=places.crs)
+
     def _pairs_of(self, places: gpd.GeoDataFrame, origins: list[Origin], blocks: HomeBlocks | None,
                   params: PlanParameters) -> tuple[pd.DataFrame, HomeDemand | None]:
-        """The walks of a plan: the site's and the home blocks' to school, and the schools' links."""
+        """The walks of a plan: the site's and the home blocks' to school, the schools' links, and
+        the walks to the business corridors."""
         walks, report = (None, None) if blocks is None else home_pairs(
             blocks, places, self.index, walk_limit_m=params.home_walk_m)
         pairs = od_pairs(places, origins, self.index, link_radius_m=params.link_radius_m,
                          links_per_kind=params.links_per_kind, homes=walks)
+        corridors = places[(places["kind"] == "business").to_numpy(dtype=bool)]
+        if len(corridors) and len(pairs):
+            shops = business_pairs(corridors, pairs, places, self.index, share=params.business_share,
+                                   walk_limit_m=params.home_walk_m, link_radius_m=params.link_radius_m)
+            if len(shops):
+                pairs = pd.concat([pairs.drop(columns="pair_id"), shops], ignore_index=True)
+                pairs.insert(0, "pair_id", [f"P{i + 1:03d}" for i in range(len(pairs))])
         if report is not None and report.reached < report.blocks:
             far = report.blocks - report.reached
             warnings.warn(f"{far} of {report.blocks} home blocks of {self.area.slug!r} {'is' if far == 1 else 'are'} "
@@ -603,12 +655,16 @@ def load_plan_inputs(
         places, notes["places"] = _noting(online_places)
         sources.append("Places: OpenStreetMap via Overpass")
 
+    storefronts, business_notes = _noting(lambda: load_storefronts(area, files.businesses))
+    notes["places"] = [*notes["places"], *business_notes]
+    sources.extend(f"Businesses: {p}" for p in files.businesses)
+
     step("incidents")
     scan, notes["incidents"] = _noting(lambda: IncidentScan(files.incidents, area, mapping=files.mapping))
     notes["incidents"] = [*_unused_file_sections(files), *notes["incidents"]]
     if files.mapping is not None and files.mapping.path is not None:
         sources.append(f"Mapping: {files.mapping.path}")
-    return PlanInputs(area, files, graph, index, places, sources, scan, notes)
+    return PlanInputs(area, files, graph, index, places, sources, scan, notes, storefronts)
 
 
 def _network_and_index(area: Area, source: Path | None, *, offline: bool,
@@ -703,6 +759,8 @@ def plan_credits(plan: Plan) -> list[str]:
         credits.append("Schools: LA County / California Department of Education")
     if "lacmta" in text:
         credits.append("Transit: LA Metro")
+    if "grocerystore" in text or "business_sample" in text:
+        credits.append("Businesses: City of Los Angeles Office of Finance business listings")
     if "recreation_and_parks" in text or "dpr_park" in text:
         credits.append("Parks: City of LA Recreation and Parks, LA County Parks and Recreation")
     return credits

@@ -63,6 +63,7 @@ LIMITS: dict[str, tuple[float, float, str]] = {
     "max_detour": (0.0, 5.0, "share of the shortest path"),
     "link_radius_m": (0.0, 5000.0, "m"),
     "home_walk_m": (100.0, 5000.0, "m"),
+    "business_share": (0.0, 1.0, "share"),
     "links_per_kind": (0, 20, "links"),
     "half_life_days": (1.0, 36525.0, "days"),
     "lookback_days": (1.0, 36525.0, "days"),
@@ -152,6 +153,9 @@ class PlanParameters:
         (:func:`passages.demand.default_demand`: ``"both"`` for a CSP site).
     home_walk_m
         Longest walk from a home block to its school along the network (metres).
+    business_share
+        Share of an origin's walkers (site, home block, transit stop) who also walk to the
+        nearest business corridor (0-1; :mod:`passages.businesses`).
     """
 
     radius_m: float | None = None
@@ -171,6 +175,7 @@ class PlanParameters:
     lookback_days: float | None = None
     demand: str | None = None
     home_walk_m: float = _default("home_walk_m")
+    business_share: float = _default("business_share")
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], *, origin: str | Path = "<parameters>",
@@ -209,7 +214,7 @@ class PlanParameters:
 
         for key in ("radius_m", "snap_m", "place_snap_m", "bandwidth_m", "own_share", "hot_share", "risk_lambda",
                     "max_detour", "link_radius_m", "links_per_kind", "half_life_days", "lookback_days",
-                    "home_walk_m"):
+                    "home_walk_m", "business_share"):
             value = getattr(self, key)
             if value is None and key in ("radius_m", "lookback_days"):
                 continue

@@ -76,6 +76,16 @@ home_walk_m: float = 1600.0
 #: cell (metres): about one city block.
 home_cell_m: float = 100.0
 
+#: Storefronts farther than this from every street are not part of a corridor (metres).
+storefront_snap_m: float = 40.0
+
+#: Fewest storefronts a run of street needs to be a business corridor.
+corridor_min_storefronts: int = 3
+
+#: Share of an origin's walkers (a home, the site, a transit stop) who also walk to the
+#: nearest business corridor.
+business_share: float = 0.1
+
 #: A home is "near a passage" when its street lies within this straight-line distance of
 #: a passage segment (metres): the summary's residential share.
 near_passage_m: float = 100.0

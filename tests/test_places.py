@@ -441,7 +441,8 @@ def test_snap_places_flags_far_places_and_reports_them():
     assert snapped["usable"].tolist() == [True, True, True, False]
     assert pl.snap_report(snapped) == {
         "school": {"usable": 1, "too_far": 1}, "transit": {"usable": 1, "too_far": 0},
-        "park": {"usable": 1, "too_far": 0}, "library": {"usable": 0, "too_far": 0}}
+        "park": {"usable": 1, "too_far": 0}, "library": {"usable": 0, "too_far": 0},
+        "business": {"usable": 0, "too_far": 0}}
     with pytest.warns(UserWarning, match=r"more than 20 m.*1 transit"):
         strict = pl.snap_places(places.iloc[:3], index, max_snap_m=20)
     assert strict["usable"].tolist() == [True, False, True]

@@ -52,6 +52,8 @@ def reference_plan(area: Area, params: PlanParameters, data: Path) -> Plan:
     """The plan as the stages called one after the other make it (no kept inputs, no memo)."""
     from datetime import UTC, datetime
 
+    from passages.businesses import business_pairs, corridor_places, group_corridors, load_storefronts
+
     from passages.incidents import load_incidents
     from passages.network import load_network
     from passages.places import load_places, snap_places
@@ -69,7 +71,12 @@ def reference_plan(area: Area, params: PlanParameters, data: Path) -> Plan:
         places = load_places(area, sources=files.places)
         for kind, paths in files.places.items():
             sources.extend(f"{kind.capitalize()}: {p}" for p in paths)
+        storefronts = load_storefronts(area, files.businesses)
+        sources.extend(f"Businesses: {p}" for p in files.businesses)
         places = snap_places(places, index, max_snap_m=params.place_snap_m)
+        corridors = corridor_places(group_corridors(storefronts, index))
+        places = gpd.GeoDataFrame(pd.concat([places, corridors[[*places.columns, "storefronts", "length_m"]]],
+                                            ignore_index=True), crs=places.crs)
         incidents = load_incidents(list(files.incidents), area=area, windows=params.windows,
                                    weekdays=params.weekdays, categories=params.categories or None,
                                    half_life_days=params.half_life_days, lookback_days=params.lookback_days)
@@ -79,6 +86,11 @@ def reference_plan(area: Area, params: PlanParameters, data: Path) -> Plan:
         add_edge_risk(graph, index, risk)
         pairs = od_pairs(places, site_origins(area, index), index, link_radius_m=params.link_radius_m,
                          links_per_kind=params.links_per_kind)
+        shops = business_pairs(places[places["kind"] == "business"], pairs, places, index,
+                               share=params.business_share, walk_limit_m=params.home_walk_m,
+                               link_radius_m=params.link_radius_m)
+        pairs = pd.concat([pairs.drop(columns="pair_id"), shops], ignore_index=True)
+        pairs.insert(0, "pair_id", [f"P{i + 1:03d}" for i in range(len(pairs))])
         route_set = plan_routes(index, pairs, risk.risk_per_100m, risk_lambda=params.risk_lambda,
                                 max_detour=params.max_detour)
         add_edge_demand(graph, index, route_set)
