@@ -628,6 +628,112 @@ def backtest_command(
     console.print(result.verdict(), style="bold")
 
 
+# --------------------------------------------------------------------------- conditions (issue 15)
+
+
+@app.command("conditions", cls=CleanCommand)
+@_guarded
+def conditions_command(
+    area: AreaSlug,
+    conditions: Annotated[list[Path] | None, typer.Option(
+        "--conditions", metavar="FILE",
+        help="Conditions file: a MyLA311 export, a JSON list of requests, or a CSV/GeoJSON with type, lat, lon "
+             "(status, date, id if known); repeatable. Default: the shared data's MyLA311 samples of the "
+             "sample areas (its SOURCES.md, section 8).")] = None,
+    max_snap_m: Annotated[float, typer.Option(
+        "--max-snap-m", metavar="METRES", min=1.0, max=500.0,
+        help="A request farther than this from every street is on none (metres).")] = 30.0,
+    offline: Offline = False,
+    data_dir: DataDir = None,
+    network: NetworkFile = None,
+    incidents: IncidentFiles = None,
+    schools: SchoolFiles = None,
+    transit: TransitFiles = None,
+    parks: ParkFiles = None,
+    mapping: MappingFile = None,
+    areas_file: AreasFile = None,
+    out: OutFolder = None,
+    json_out: Annotated[bool, typer.Option("--json", help=_json_help(
+        '{"conditions": the figures (counts at each step, by condition, notes), "segments": a list of one '
+        'object per listed segment (the columns of SLUG-conditions.csv), "written": {kind: path}}.'))] = False,
+) -> None:
+    """Write a work list of the Safe Passage segments with open street conditions (311 requests), worst first."""
+    from passages.conditions import (
+        CSV_COLUMNS,
+        conditions_files,
+        default_conditions_file,
+        read_conditions,
+        work_list,
+        write_conditions,
+    )
+    from passages.mapping import read_mapping
+    from passages.plan import make_plan
+
+    script = script_format(json_out=json_out)
+    from passages.areas import get_area
+    chosen = get_area(area, areas_file=areas_file)
+    files = list(conditions or [])
+    if not files:
+        found = default_conditions_file(data_dir)
+        if found is None:
+            raise InputError("no conditions file given, and the shared data has none", field="--conditions",
+                             fix="Give --conditions FILE (a MyLA311 export, or a CSV/GeoJSON with type, lat, lon), "
+                                 "or --data-dir the shared data folder.")
+        files = [found]
+    rules = read_mapping(mapping) if mapping is not None else None
+    requests = read_conditions(files)  # a file that is not a conditions file stops the run before the plan
+    folder = _out_folder(out, settings.maps_dir / slug(chosen.slug, field="--area"))
+    with output_set(folder, owns=conditions_files(chosen.slug)) as output, \
+            _ui(script).status(f"{chosen.slug}: planning"):
+        plan = make_plan(chosen, data_dir=data_dir, offline=offline, network=network, incidents=incidents,
+                         place_sources=_place_files(schools, transit, parks), mapping=rules)
+        work = work_list(plan, requests, max_snap_m=max_snap_m)
+        written = write_conditions(plan, work, output)
+    if script == "json":
+        print_json({"conditions": work.summary(), "segments": work.table.reindex(columns=list(CSV_COLUMNS)),
+                    "written": written})
+        return
+    _print_conditions(work, written)
+
+
+def _print_conditions(work: Any, written: dict[str, Path]) -> None:
+    """Print a work list: what was read and kept at each step, by condition, the worst segments, the files."""
+    from passages.conditions import CONDITIONS, TERMINAL_ROWS
+
+    counts = work.counts
+    console.print(f"Street conditions: {work.area_name}", style="bold")
+    console.print(f"{counts['rows']:,} requests read from {', '.join(p.name for p in work.files)}: "
+                  f"{counts['open']:,} open, {counts['physical']:,} of them street conditions, "
+                  f"{counts['in_area']:,} in the area, {counts['on_a_street']:,} within {work.max_snap_m:g} m of a "
+                  f"street, {counts['on_a_passage']:,} on a Safe Passage", width=_width())
+    steps = Table("condition", "to", "weight", "in file", "in area", "on passage",
+                  title="Open requests by condition (weight: of one request in the order)", title_justify="left")
+    for column in steps.columns[2:]:
+        column.justify = "right"
+    for row, condition in zip(work.by_condition.to_dict("records"), CONDITIONS.values(), strict=True):
+        steps.add_row(condition.label, condition.agency, f"{row['severity']:g}", f"{row['open']:,}",
+                      f"{row['in_area']:,}", f"{row['on_a_passage']:,}")
+    print_table(console, steps)
+    if work.not_street:
+        others = ", ".join(f"{kind} {count:,}" for kind, count in work.not_street.items())
+        console.print(Text(f"open requests in the area that are not street conditions (not listed): {others}"),
+                      width=_width())
+    for note in work.notes:
+        console.print(Text(f"note: {note}"), width=_width())
+    # the departments are in the table above, by condition: the street gets the width
+    listed = Table("#", "street", "open requests", "walkers",
+                   title=f"Passage segments with open requests, worst first ({counts['segments']:,}; walkers per "
+                         "day)", title_justify="left")
+    listed.columns[0].justify = listed.columns[3].justify = "right"
+    for row in work.table.head(TERMINAL_ROWS).to_dict("records"):
+        listed.add_row(str(row["rank"]), row["street_short"], row["brief"].replace(", ", "\n"),
+                       f"{row['walkers_per_day']:,.0f}")
+    print_table(console, listed)
+    if (more := counts["segments"] - TERMINAL_ROWS) > 0:
+        console.print(f"... and {more:,} more in the CSV", width=_width())
+    print_lines(console, [f"{kind:<4} {path}" for kind, path in written.items()])
+
+
 @app.command("compare", cls=CleanCommand)
 @_guarded
 def compare_command(
