@@ -78,16 +78,21 @@ BusinessFiles = Annotated[list[Path] | None, typer.Option(
     "--businesses", metavar="FILE",
     help="Business listing or points of interest (the City's business listing CSV, Geofabrik POIs, a CSV with "
          "lat and lon, or a zipped shapefile) for business corridors; repeatable.")]
+ConcernFiles = Annotated[list[Path] | None, typer.Option(
+    "--concerns", metavar="FILE",
+    help="The community's concerns (CSV with lat, lon, category, date; or GeoJSON points and lines): shown on "
+         "the map; with concern_weight > 0 in a scenario the safer paths avoid them; repeatable.")]
 MappingFile = Annotated[Path | None, typer.Option(
     "--mapping", metavar="FILE",
     help="Mapping file (TOML) naming the columns of your own incident and place files (latitude, longitude, "
          "date and its format, crime type and its category, name, id...); see examples/chicago/mapping.toml.")]
 
 
-def _place_files(schools: list[Path] | None, transit: list[Path] | None,
-                 parks: list[Path] | None, businesses: list[Path] | None = None) -> dict[str, list[Path]]:
-    """Return the place files given on the command line, by kind."""
-    return {"schools": schools or [], "transit": transit or [], "parks": parks or [], "businesses": businesses or []}
+def _place_files(schools: list[Path] | None, transit: list[Path] | None, parks: list[Path] | None,
+                 businesses: list[Path] | None = None, concerns: list[Path] | None = None) -> dict[str, list[Path]]:
+    """Return the place (and business and concern) files given on the command line, by kind."""
+    return {"schools": schools or [], "transit": transit or [], "parks": parks or [], "businesses": businesses or [],
+            "concerns": concerns or []}
 
 Lang = Annotated[
     str,
@@ -347,6 +352,12 @@ def _print_summary(summary: dict[str, Any], written: dict[str, Path], seconds: f
                                     f"{shops['corridor_km']:,.1f} km of street); walks: {walks['home-business']} "
                                     f"from homes or the site, {walks['transit-business']} from stops, "
                                     f"{shops['walkers']:,.0f} walkers per day")
+    if concerns := summary.get("concerns"):
+        kinds = ", ".join(f"{k} {v}" for k, v in concerns["by_category"].items())
+        table.add_row("concerns", f"{concerns['read']} read ({kinds}), {concerns['on_streets']} on a street, "
+                                  f"{concerns['on_passages']} on a passage; "
+                                  + (f"safer paths avoid them (weight {concerns['concern_weight']:g})"
+                                     if concerns["concern_weight"] else "shown only (concern_weight 0)"))
     if routes["routed"]:
         cut = 1 - routes["exposure_safer"] / routes["exposure_shortest"] if routes["exposure_shortest"] else 0.0
         table.add_row("safer paths", f"mean detour x{routes['mean_detour_ratio']:.3f}, exposure {cut:.0%} lower "
@@ -392,6 +403,7 @@ def plan_command(
     transit: TransitFiles = None,
     parks: ParkFiles = None,
     businesses: BusinessFiles = None,
+    concerns: ConcernFiles = None,
     mapping: MappingFile = None,
     areas_file: AreasFile = None,
     out: OutFolder = None,
@@ -412,7 +424,7 @@ def plan_command(
     """Plan one area (or --all-areas): street risk, safer routes, the Safe Passage network and its map."""
     script = script_format(json_out=json_out)
     lang = check_lang(lang)
-    places = _place_files(schools, transit, parks, businesses)
+    places = _place_files(schools, transit, parks, businesses, concerns)
     if all_areas or scheduler is not None:
         if mapping is not None:
             raise InputError("--mapping applies to one area's files", field="--mapping",
@@ -501,6 +513,7 @@ def export_command(
     transit: TransitFiles = None,
     parks: ParkFiles = None,
     businesses: BusinessFiles = None,
+    concerns: ConcernFiles = None,
     mapping: MappingFile = None,
     areas_file: AreasFile = None,
     out: OutFolder = None,
@@ -516,7 +529,7 @@ def export_command(
                     owns=export_files("plan")) as output:
         with console.status(f"{chosen.slug}: planning"):
             plan = make_plan(chosen, data_dir=data_dir, offline=offline, network=network, incidents=incidents,
-                             place_sources=_place_files(schools, transit, parks, businesses), mapping=rules)
+                             place_sources=_place_files(schools, transit, parks, businesses, concerns), mapping=rules)
         written = export_plan(plan, output)
     console.print(f"Exported {chosen.name} (EPSG:4326):", style="bold")
     for layer, path in written.items():
@@ -537,6 +550,7 @@ def community_command(
     transit: TransitFiles = None,
     parks: ParkFiles = None,
     businesses: BusinessFiles = None,
+    concerns: ConcernFiles = None,
     mapping: MappingFile = None,
     areas_file: AreasFile = None,
     out: OutFolder = None,
@@ -561,7 +575,7 @@ def community_command(
     written: dict[str, Path] = {}
     with output_set(folder, owns=owned) as output, console.status(f"{chosen.slug}: planning") as status:
         plan = make_plan(chosen, data_dir=data_dir, offline=offline, network=network, incidents=incidents,
-                         place_sources=_place_files(schools, transit, parks, businesses), mapping=rules)
+                         place_sources=_place_files(schools, transit, parks, businesses, concerns), mapping=rules)
         for code in langs:
             status.update(f"{chosen.slug}: community flyer and map ({code})")
             for kind, path in write_community(plan, output, lang=code).items():
@@ -721,9 +735,9 @@ def _print_conditions(work: Any, written: dict[str, Path]) -> None:
     for note in work.notes:
         console.print(Text(f"note: {note}"), width=_width())
     # the departments are in the table above, by condition: the street gets the width
-    listed = Table("#", "street", "open requests", "walkers",
-                   title=f"Passage segments with open requests, worst first ({counts['segments']:,}; walkers per "
-                         "day)", title_justify="left")
+    listed = Table("#", "street", "open requests", "walkers a day",
+                   title=f"Passage segments with open requests, worst first ({counts['segments']:,})",
+                   title_justify="left")
     listed.columns[0].justify = listed.columns[3].justify = "right"
     for row in work.table.head(TERMINAL_ROWS).to_dict("records"):
         listed.add_row(str(row["rank"]), row["street_short"], row["brief"].replace(", ", "\n"),

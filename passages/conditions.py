@@ -137,7 +137,7 @@ CONDITIONS: dict[str, Condition] = {c.key: c for c in (
     Condition("pavement", "pothole or pavement", "pavement", "StreetsLA (Bureau of Street Services)", "StreetsLA",
               1.0),
     Condition("graffiti", "graffiti", "graffiti", "Office of Community Beautification (Public Works)", "OCB", 1.0),
-    Condition("bulky", "bulky items on the curb", "bulky items", "LA Sanitation and Environment", "LASAN", 0.5),
+    Condition("bulky", "bulky items", "bulky items", "LA Sanitation and Environment", "LASAN", 0.5),
     Condition("animal", "dead animal", "dead animal", "LA Sanitation and Environment", "LASAN", 0.5),
 )}
 
@@ -568,6 +568,22 @@ def _project(plan: Plan, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
     return np.column_stack([np.asarray(x, dtype=float), np.asarray(y, dtype=float)])
 
 
+def _street_parts(name: str) -> list[str]:
+    """Return the street names a way's name holds: "A / B" both, "across X at Y" X, "alley off X" none."""
+    crossed = re.fullmatch(r"across (.+?)(?: at .+)?", name)
+    if crossed:
+        return [crossed.group(1)]
+    if " off " in name:
+        return []
+    return [part for part in name.split(" / ") if part]
+
+
+def _same_street(part: str, name: str) -> bool:
+    """Whether one street name holds the other, in full or in short form ("South Main Street", "S Main St")."""
+    short_part, short_name = abbreviate(part), abbreviate(name)
+    return part in name or name in part or short_part in short_name or short_name in short_part
+
+
 def street_label(plan: Plan, segment: int, *, short: bool = False) -> str:
     """Return a segment's street and the cross streets at its ends: ``"Main Street, 5th Street to 6th Street"``.
 
@@ -584,10 +600,15 @@ def street_label(plan: Plan, segment: int, *, short: bool = False) -> str:
         return abbreviate(name) if short else name
     ends = []
     for node in (index.segment_u[segment], index.segment_v[segment]):
-        meeting = index.node_segments(np.array([node], dtype=np.int64))
-        names = sorted({part for other in meeting.tolist() if int(other) != segment
-                        for part in str(index.segment_osm_name[other]).split(" / ")
-                        if part and part not in name and name not in part})
+        meeting = [int(other) for other in index.node_segments(np.array([node], dtype=np.int64)).tolist()
+                   if int(other) != segment]
+        # OSM street names first; where mapped sidewalks and crossings meet (downtown), the
+        # streets they run beside or cross
+        for names_of in (index.segment_osm_name, index.segment_name):
+            names = sorted({part for other in meeting for part in _street_parts(str(names_of[other]))
+                            if not _same_street(part, name)})
+            if names:
+                break
         ends.append(names[0] if names else "")
     first, second = (abbreviate(end) for end in ends) if short else ends
     name = abbreviate(name) if short else name
@@ -791,7 +812,8 @@ def conditions_page(plan: Plan, work: WorkList) -> Figure:
     counts = work.counts
     fig = Figure(figsize=PAGE_INCHES)
     title = f"Street conditions on the Safe Passages · {work.area_name}"
-    fig.text(0.06, 0.965, title, fontsize=min(14.0, 14.0 * 72 / max(len(title), 1)), fontweight="bold", va="top")
+    fig.text(0.06, 0.965, title, fontsize=_fit_size(title, 14.0, width_in=0.88 * PAGE_INCHES[0]), fontweight="bold",
+             va="top")
     sources = ", ".join(p.name for p in work.files)
     head = (f"{counts['on_a_passage']:,} open requests on {counts['segments']:,} passage segments, worst first "
             f"(of {counts['physical']:,} open street conditions in {sources}; within {work.max_snap_m:g} m of the "
@@ -810,6 +832,16 @@ def conditions_page(plan: Plan, work: WorkList) -> Figure:
               "Los Angeles) or the file given. Shows the Safe Passages: share with the partners who act on it.")
     fig.text(0.06, 0.012, "\n".join(_wrap_words(footer, 150)), fontsize=6, color="#4d4d4d", va="bottom")
     return fig
+
+
+def _fit_size(text: str, size: float, *, width_in: float) -> float:
+    """Return the largest font size up to ``size`` (points) at which a bold line fits ``width_in`` inches."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextToPath
+
+    width_pt, _height, _descent = TextToPath().get_text_width_height_descent(
+        text, FontProperties(size=size, weight="bold"), ismath=False)
+    return size if width_pt <= width_in * 72 else max(7.0, size * width_in * 72 / width_pt)
 
 
 def _wrap_words(text: str, width: int) -> list[str]:

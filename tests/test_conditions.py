@@ -413,3 +413,24 @@ def test_the_command_refuses_a_file_that_is_not_a_conditions_file(shared_data: P
     assert len(message.splitlines()) == 1
     assert "SOURCES.md" in message and "not a conditions file" in message and "type, lat, lon" in message
     assert not (tmp_path / "out").exists()  # stopped before anything was written
+
+
+def test_a_listed_segment_is_placed_by_its_cross_streets() -> None:
+    from passages.conditions import street_label
+
+    graph = nx.MultiDiGraph(crs=CRS)
+    spots = {"a": (0, 0), "b": (100, 0), "c": (200, 0), "b_n": (100, 100), "c_n": (200, 100)}
+    for number, (name, (x, y)) in enumerate(spots.items()):
+        graph.add_node(number, x=X0 + x, y=Y0 + y, label=name)
+    ids = {name: number for number, name in enumerate(spots)}
+    for u, v, street in (("a", "b", "Main Street"), ("b", "c", "Main Street"), ("b", "b_n", "5th Street"),
+                         ("c", "c_n", "6th Street")):
+        for s, t in ((ids[u], ids[v]), (ids[v], ids[u])):
+            a, b = graph.nodes[s], graph.nodes[t]
+            graph.add_edge(s, t, length=100.0, name=street, highway="residential",
+                           geometry=LineString([(a["x"], a["y"]), (b["x"], b["y"])]))
+    plan = fake_plan(graph, demand={})
+    labels = {street_label(plan, segment) for segment in range(plan.index.n_segments)}
+    assert {"Main Street at 5th Street", "Main Street, 5th Street to 6th Street"} <= labels
+    short = {street_label(plan, segment, short=True) for segment in range(plan.index.n_segments)}
+    assert "Main St, 5th St to 6th St" in short
