@@ -85,6 +85,9 @@ HOT_COLOR = "#67000d"
 #: Colour of the study-area outline.
 OUTLINE_COLOR = "#4d4d4d"
 
+#: Colour of the community's concerns (markers and dashed stretches).
+CONCERN_COLOR = "#7b3294"
+
 #: Places by kind: (layer name, legend label, letter on the marker, colour). Letters, not
 #: icon fonts, so the markers need nothing from a CDN and stay readable in greyscale.
 PLACE_STYLES: dict[str, tuple[str, str, str, str]] = {
@@ -324,6 +327,31 @@ def _add_passages(fmap: folium.Map, passages: GeoDataFrame, demand: np.ndarray, 
         swatch_row(PASSAGE_COLOR, weight, label)
         for weight, label in zip(weights, _ranges(uppers, _), strict=True)
     ]
+
+
+def _add_concerns(fmap: folium.Map, concerns: GeoDataFrame, _: Callable[[str], str] = str) -> list[str]:
+    """Draw the community's concerns (points as "!" markers, stretches dashed); return the legend rows."""
+    concerns = _check_frame(concerns, "concerns", ("category", "date"), ("Point", "LineString", "MultiLineString"))
+    group = folium.FeatureGroup(name=_("Community concerns"), show=True).add_to(fmap)
+    kinds = concerns.geometry.geom_type.to_numpy(dtype=str)
+    props: dict[str, list[Any]] = {
+        "category": [_text(v, _("concern")) for v in concerns["category"]],
+        "date": [_text(v, "") for v in concerns["date"]],
+    }
+    tooltip = (("category", "date"), (_("Community concern"), _("Date")))
+    rows = []
+    points = np.flatnonzero(kinds == "Point")
+    if points.size:
+        Styled(feature_collection(concerns.iloc[points], _take(props, points)),
+               marker_html=_marker_html("!", CONCERN_COLOR, True), tooltip=tooltip, labels=False).add_to(group)
+        rows.append(icon_row(_marker_html("!", CONCERN_COLOR, True), _("Community concern")))
+    lines = np.flatnonzero(kinds != "Point")
+    if lines.size:
+        Styled(feature_collection(concerns.iloc[lines], _take(props, lines)),
+               line_style={"color": CONCERN_COLOR, "weight": 4, "opacity": 0.9, "dashArray": "6 6"},
+               tooltip=tooltip).add_to(group)
+        rows.append(swatch_row(CONCERN_COLOR, 4, _("Street a concern names")))
+    return rows
 
 
 def _marker_html(letter: str, color: str, usable: bool) -> str:
@@ -637,6 +665,7 @@ def plan_map(
     loops: GeoDataFrame | None = None,
     community: bool = False,
     lang: str = "en",
+    concerns: GeoDataFrame | None = None,
 ) -> folium.Map:
     """Return the folium map of one area's plan.
 
@@ -689,6 +718,10 @@ def plan_map(
     lang
         Language of the map's own words (:data:`passages.i18n.LANGUAGES`); names from the
         data stay as they are.
+    concerns
+        The community's concerns (:mod:`passages.concerns`), Points or LineStrings in
+        EPSG:4326 with ``category`` and ``date``: a layer for planners beside the risk
+        (points as "!" markers, stretches dashed). Never on the public map.
 
     Street names (the ``name`` of the segments: the index's own names, blanks skipped)
     label the passages, the loops and the streets meeting at a post from zoom
@@ -741,6 +774,7 @@ def plan_map(
     if loops is not None and len(loops):
         loops = _check_frame(loops, "loops", LOOP_COLUMNS, ("LineString", "MultiLineString"))
     officer_rows = _add_officers(fmap, posts, loops, _)
+    concern_rows = [] if community or concerns is None or not len(concerns) else _add_concerns(fmap, concerns, _)
     _add_labels(fmap, segments, passages, posts, loops, _, crs=area.crs)
 
     if n_hot:
@@ -750,6 +784,7 @@ def plan_map(
         (_("Safe Passages, walkers per day"), passage_rows),
         (_("Places"), place_rows),
         (_("Officers"), officer_rows),
+        (_("Community concerns"), concern_rows),
     ]
     if community:
         sections = [(heading, rows) for heading, rows in sections if rows]

@@ -119,7 +119,7 @@ _SOURCE_KINDS = {
     "osm": "osm",
 }
 # Other stages' inputs that may sit in the same mapping (an area's ``sources``).
-_NOT_PLACES = ("network", "incidents", "businesses")
+_NOT_PLACES = ("network", "incidents", "businesses", "concerns")
 
 
 class NodeIndex(Protocol):

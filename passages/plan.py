@@ -35,6 +35,7 @@ from passages._io import OutputSet, writing_to
 from passages._names import slug
 from passages.areas import Area
 from passages.businesses import business_pairs, corridor_places, group_corridors, load_storefronts
+from passages.concerns import SegmentConcerns, load_concerns, segment_concerns
 from passages.demand import (
     HOME_ID_PREFIX,
     HomeBlocks,
@@ -94,6 +95,8 @@ class Plan:
         (:mod:`passages.demand`).
     home_demand
         The home blocks and their walks, when the model has them.
+    concerns
+        The community's concerns on the streets, when a concerns file was given.
     """
 
     area: Area
@@ -109,6 +112,7 @@ class Plan:
     notes: list[str] = field(default_factory=list)
     demand_model: str = "site"
     home_demand: HomeDemand | None = None
+    concerns: SegmentConcerns | None = None
 
     def segments(self) -> gpd.GeoDataFrame:
         """Return every street segment (UTM) with ``mass``, ``risk_per_100m``, ``hot``, ``demand``."""
@@ -175,6 +179,8 @@ class Plan:
             },
             "demand": self.demand_summary(),
             "businesses": self.business_summary(),
+            "concerns": (self.concerns.summary(self.route_set.segment_demand > 0, self.params.concern_weight)
+                         if self.concerns is not None else None),
             "passage_km": round(self.route_set.passage_km, 3),
             "notes": list(self.notes),
             "parameters": self.params.as_dict(),
@@ -251,6 +257,8 @@ class InputFiles:
     businesses
         Business listings or points of interest the corridors are made from
         (:mod:`passages.businesses`); none, no corridor.
+    concerns
+        The community's concerns (:mod:`passages.concerns`); none, none shown.
     """
 
     network: Path | None
@@ -258,11 +266,13 @@ class InputFiles:
     places: dict[str, tuple[Path, ...]]
     mapping: InputMapping | None = None
     businesses: tuple[Path, ...] = ()
+    concerns: tuple[Path, ...] = ()
 
     def paths(self) -> list[Path]:
         """Return every file, in the order they are read: network, places, incidents."""
         network = [self.network] if self.network is not None else []
-        return [*network, *(p for paths in self.places.values() for p in paths), *self.businesses, *self.incidents]
+        return [*network, *(p for paths in self.places.values() for p in paths), *self.businesses, *self.concerns,
+                *self.incidents]
 
 
 def input_files(
@@ -301,9 +311,10 @@ def input_files(
         **{kind: paths for kind, paths in (place_sources or {}).items() if paths},
     }
     places = {kind: tuple(_resolve([Path(p) for p in paths], kind)) for kind, paths in sources.items()
-              if kind != "businesses"}
+              if kind not in ("businesses", "concerns")}
     businesses = tuple(_resolve([Path(p) for p in sources.get("businesses", ())], "businesses"))
-    return InputFiles(network_path, tuple(incident_paths), places, as_mapping(mapping), businesses)
+    concerns = tuple(_resolve([Path(p) for p in sources.get("concerns", ())], "concerns"))
+    return InputFiles(network_path, tuple(incident_paths), places, as_mapping(mapping), businesses, concerns)
 
 
 def _unused_file_sections(files: InputFiles) -> list[str]:
@@ -366,7 +377,7 @@ class _StageKeys:
         incidents = (p.windows, p.weekdays, p.categories, p.half_life_days, p.lookback_days)
         risk = (incidents, p.snap_m, p.bandwidth_m, p.hot_share, p.own_share)
         pairs = (snap, p.link_radius_m, p.links_per_kind, p.demand, p.home_walk_m, p.business_share)
-        return cls(snap, incidents, risk, pairs, (risk, pairs, p.risk_lambda, p.max_detour))
+        return cls(snap, incidents, risk, pairs, (risk, pairs, p.risk_lambda, p.max_detour, p.concern_weight))
 
 
 class PlanInputs:
@@ -397,6 +408,8 @@ class PlanInputs:
         The places read (UTM), before snapping.
     storefronts
         The storefronts read from the business files (UTM), or ``None``: no corridor.
+    concerns
+        The community's concerns read (UTM), or ``None``: no concerns file.
     sources
         The network and place sources, as :attr:`Plan.sources` names them.
     today
@@ -408,13 +421,15 @@ class PlanInputs:
 
     def __init__(self, area: Area, files: InputFiles, graph: nx.MultiDiGraph, index: StreetIndex,
                  places: gpd.GeoDataFrame, sources: list[str], incidents: IncidentScan,
-                 notes: Mapping[str, list[str]], storefronts: gpd.GeoDataFrame | None = None) -> None:
+                 notes: Mapping[str, list[str]], storefronts: gpd.GeoDataFrame | None = None,
+                 concerns: gpd.GeoDataFrame | None = None) -> None:
         self.area = area
         self.files = files
         self.graph = graph
         self.index = index
         self.places = places
         self.storefronts = storefronts
+        self.concerns = concerns
         self.sources = list(sources)
         self.today = incidents.today
         self._incidents = incidents
@@ -427,6 +442,7 @@ class PlanInputs:
         self._origins: _Memo[tuple[list[Origin], list[str]]] = _Memo(1)
         self._blocks: _Memo[tuple[HomeBlocks, list[str]]] = _Memo(1)
         self._corridors: _Memo[tuple[gpd.GeoDataFrame, list[str]]] = _Memo(1)
+        self._concerns: _Memo[SegmentConcerns | None] = _Memo(1)
         self._pairs: _Memo[tuple[tuple[pd.DataFrame, HomeDemand | None], list[str]]] = _Memo(size)
         self._routes: _Memo[tuple[RouteSet, list[str]]] = _Memo(size)
         self._models: _Memo[Any] = _Memo(size)
@@ -542,8 +558,11 @@ class PlanInputs:
                 f"no school of {area.slug!r} lies within {area.radius_m:.0f} m and near a street: "
                 "nothing to route. Give a schools file that covers the area, or a larger radius."
             )
+        concerns = self._concerns.get((), lambda: None if self.concerns is None else segment_concerns(
+            self.concerns, index))
         route_set, route_notes = self._routes.get(keys.routes, lambda: _noting(lambda: plan_routes(
-            index, pairs, risk.risk_per_100m, risk_lambda=params.risk_lambda, max_detour=params.max_detour)))
+            index, pairs, risk.risk_per_100m, risk_lambda=params.risk_lambda, max_detour=params.max_detour,
+            concerns=None if concerns is None else concerns.count, concern_weight=params.concern_weight)))
         if len(route_set.routes) == 0:
             skipped = "; ".join(f"{reason} {count}" for reason, count in route_set.skipped.items()) or "none"
             raise EmptyResultError(
@@ -554,7 +573,7 @@ class PlanInputs:
                  *select_notes, *risk_notes, *origin_notes, *pair_notes, *route_notes]
         return Plan(area, params, self.graph, index, places, report, risk, route_set, sources,
                     datetime.now(UTC).replace(microsecond=0).isoformat(), list(dict.fromkeys(notes)),
-                    model, homes)
+                    model, homes, concerns)
 
     def _with_corridors(self, places: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         """The snapped places and the business corridors (:mod:`passages.businesses`), as one frame."""
@@ -658,13 +677,15 @@ def load_plan_inputs(
     storefronts, business_notes = _noting(lambda: load_storefronts(area, files.businesses))
     notes["places"] = [*notes["places"], *business_notes]
     sources.extend(f"Businesses: {p}" for p in files.businesses)
+    concerns = load_concerns(area, files.concerns) if files.concerns else None
+    sources.extend(f"Community concerns: {p}" for p in files.concerns)
 
     step("incidents")
     scan, notes["incidents"] = _noting(lambda: IncidentScan(files.incidents, area, mapping=files.mapping))
     notes["incidents"] = [*_unused_file_sections(files), *notes["incidents"]]
     if files.mapping is not None and files.mapping.path is not None:
         sources.append(f"Mapping: {files.mapping.path}")
-    return PlanInputs(area, files, graph, index, places, sources, scan, notes, storefronts)
+    return PlanInputs(area, files, graph, index, places, sources, scan, notes, storefronts, concerns)
 
 
 def _network_and_index(area: Area, source: Path | None, *, offline: bool,
@@ -838,9 +859,12 @@ def plan_documents(plan: Plan, *, tiles: bool = True, lang: str = "en") -> tuple
     from passages.maps import map_html, plan_map
 
     segments, passages, places = map_layers(plan)
+    concerns = None
+    if plan.concerns is not None and len(plan.concerns.concerns):
+        concerns = plan.concerns.concerns[["category", "date", "geometry"]].to_crs(settings.input_crs)
     fmap = plan_map(
         area=plan.area, segments=segments, passages=passages, places=places,
-        credits=plan_credits(plan), tiles=tiles, lang=lang,
+        credits=plan_credits(plan), tiles=tiles, lang=lang, concerns=concerns,
     )
     return map_html(fmap), summary_json(plan)
 

@@ -244,6 +244,8 @@ def plan_routes(
     *,
     risk_lambda: float | None = None,
     max_detour: float | None = None,
+    concerns: np.ndarray | None = None,
+    concern_weight: float = 0.0,
 ) -> RouteSet:
     """Route every pair by its shortest and its safer path.
 
@@ -260,6 +262,12 @@ def plan_routes(
     max_detour
         Largest allowed extra length of a safer path as a share of the shortest (0.25 =
         25 %); default :data:`passages.settings.max_detour`.
+    concerns, concern_weight
+        Community concerns on each segment (:mod:`passages.concerns`) and how much a safer
+        path avoids them: its weight is ``length x (1 + lambda x relative risk +
+        concern_weight x concerns)``, halved with lambda. With a weight above 0 a safer
+        path may meet more risk than the shortest where it avoids more concerns; with 0
+        (the default) concerns do not change the paths.
     """
     risk_lambda = settings.risk_lambda if risk_lambda is None else risk_lambda
     max_detour = settings.max_detour if max_detour is None else max_detour
@@ -269,10 +277,15 @@ def plan_routes(
     if max_detour < 0:
         raise InputError(f"detour bound must not be negative, got {max_detour}", field="max_detour",
                          fix="Give a share such as 0.25 for at most 25 % longer.")
+    if concern_weight < 0:
+        raise InputError(f"concern weight must not be negative, got {concern_weight}", field="concern_weight",
+                         fix="Give 0 (concerns shown only) or a positive weight such as 1.")
     risk = np.asarray(risk_per_100m, dtype=float)
     length = index.segment_length
     mean = float((risk * length).sum() / length.sum()) if length.sum() > 0 else 0.0
     relative = risk / mean if mean > 0 else np.zeros_like(risk)
+    avoid = (np.zeros_like(length) if concerns is None or concern_weight == 0
+             else concern_weight * np.asarray(concerns, dtype=float))
     exposure_per_segment = length * risk / 100.0
 
     skipped: dict[str, int] = {}
@@ -285,11 +298,12 @@ def plan_routes(
     src = index.node_positions(origin_node[apart])
     dst = index.node_positions(dest_node[apart])
 
-    def paths_for(lam: float, todo: np.ndarray) -> _Paths:
-        weights = np.maximum(length * (1.0 + lam * relative), MIN_WEIGHT)
+    def paths_for(lam: float, todo: np.ndarray, level: float = 0.0) -> _Paths:
+        # level: the share of the concern weight still applied (1, then halved with lambda)
+        weights = np.maximum(length * (1.0 + lam * relative + level * avoid), MIN_WEIGHT)
         graph = index.weighted(weights)
         # the shortest path is a walk the safer search may take, so its cost bounds the search
-        bounds = None if lam == 0 else np.bincount(short.route[in_todo[short.route]],
+        bounds = None if lam == 0 and level == 0 else np.bincount(short.route[in_todo[short.route]],
                                                    weights=weights[short.segments[in_todo[short.route]]],
                                                    minlength=len(routable))[todo]
         return _Paths.route_pairs(index, graph, src[todo], dst[todo], bounds)
@@ -303,12 +317,13 @@ def plan_routes(
     safer: list[tuple[_Paths, int]] = [(short, t) for t in range(len(routable))]
     lambda_used = np.zeros(len(routable))
     in_todo = reachable.copy()
-    lam = risk_lambda
+    lam = risk_lambda if mean > 0 else 0.0
+    level = 1.0 if avoid.any() else 0.0
     for _ in range(HALVINGS):
         todo = np.flatnonzero(in_todo)
-        if len(todo) == 0 or lam <= 0 or not mean > 0:
+        if len(todo) == 0 or (lam <= 0 and level <= 0):
             break
-        found = paths_for(lam, todo)
+        found = paths_for(lam, todo, level)
         found_m = np.bincount(found.route, weights=length[found.segments], minlength=len(todo))
         # a safer path fits when at most max_detour longer than the shortest
         fits = found_m <= (1.0 + max_detour) * shortest_m[todo] + 1e-9
@@ -317,6 +332,7 @@ def plan_routes(
         lambda_used[todo[fits]] = lam
         in_todo[todo[fits]] = False
         lam /= 2.0
+        level /= 2.0
 
     keep = np.flatnonzero(reachable)
     kept = keep.tolist()

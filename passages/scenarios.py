@@ -64,6 +64,7 @@ LIMITS: dict[str, tuple[float, float, str]] = {
     "link_radius_m": (0.0, 5000.0, "m"),
     "home_walk_m": (100.0, 5000.0, "m"),
     "business_share": (0.0, 1.0, "share"),
+    "concern_weight": (0.0, 20.0, "extra length per concern, as a share of the segment"),
     "links_per_kind": (0, 20, "links"),
     "half_life_days": (1.0, 36525.0, "days"),
     "lookback_days": (1.0, 36525.0, "days"),
@@ -156,6 +157,10 @@ class PlanParameters:
     business_share
         Share of an origin's walkers (site, home block, transit stop) who also walk to the
         nearest business corridor (0-1; :mod:`passages.businesses`).
+    concern_weight
+        How much the safer paths avoid the community's concerns (:mod:`passages.concerns`):
+        each concern on a segment adds this share of its length to its routing weight; 0
+        shows the concerns on the map only.
     """
 
     radius_m: float | None = None
@@ -176,6 +181,7 @@ class PlanParameters:
     demand: str | None = None
     home_walk_m: float = _default("home_walk_m")
     business_share: float = _default("business_share")
+    concern_weight: float = 0.0
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], *, origin: str | Path = "<parameters>",
@@ -214,7 +220,7 @@ class PlanParameters:
 
         for key in ("radius_m", "snap_m", "place_snap_m", "bandwidth_m", "own_share", "hot_share", "risk_lambda",
                     "max_detour", "link_radius_m", "links_per_kind", "half_life_days", "lookback_days",
-                    "home_walk_m", "business_share"):
+                    "home_walk_m", "business_share", "concern_weight"):
             value = getattr(self, key)
             if value is None and key in ("radius_m", "lookback_days"):
                 continue

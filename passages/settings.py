@@ -86,6 +86,10 @@ corridor_min_storefronts: int = 3
 #: nearest business corridor.
 business_share: float = 0.1
 
+#: A community concern lies on the street segment nearest it within this distance; a
+#: stretch on the segments within it for at least half their length (metres).
+concern_snap_m: float = 30.0
+
 #: A home is "near a passage" when its street lies within this straight-line distance of
 #: a passage segment (metres): the summary's residential share.
 near_passage_m: float = 100.0

@@ -53,7 +53,6 @@ def reference_plan(area: Area, params: PlanParameters, data: Path) -> Plan:
     from datetime import UTC, datetime
 
     from passages.businesses import business_pairs, corridor_places, group_corridors, load_storefronts
-
     from passages.incidents import load_incidents
     from passages.network import load_network
     from passages.places import load_places, snap_places

@@ -44,7 +44,7 @@ __all__ = ["COVERAGE_KEYS", "PLAN_KEYS", "WarmInputs", "coverage_figures", "plan
 PLAN_KEYS: tuple[str, ...] = (
     "snap_m", "place_snap_m", "bandwidth_m", "own_share", "hot_share", "risk_lambda", "max_detour",
     "link_radius_m", "links_per_kind", "windows", "weekdays", "categories", "half_life_days", "lookback_days",
-    "demand", "home_walk_m", "business_share",
+    "demand", "home_walk_m", "business_share", "concern_weight",
 )
 
 #: The coverage keys a what-if may give; with any of them the answer has the officers' figures.
