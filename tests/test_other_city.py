@@ -162,3 +162,23 @@ def test_a_broken_mapping_stops_the_cli_with_one_line(in_tmp: Path) -> None:
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "[schools] name" in lines[0] and "short_name" in lines[0]
     assert not (in_tmp / "maps").exists() or not list((in_tmp / "maps").rglob("*.html"))
+
+
+def test_the_example_scenarios_count_the_whole_day_and_walk_from_the_homes(in_tmp: Path,
+                                                                           crimes: pd.DataFrame) -> None:
+    scenarios = EXAMPLE / "scenarios.toml"
+    result = runner.invoke(app, ["plan", *options(), "--scenario", str(scenarios), "--out", "maps/chatham",
+                                 "--no-tiles"])
+    assert result.exit_code == 0, result.output
+    names = set(tomllib.loads(scenarios.read_text(encoding="utf-8"))["scenarios"])
+    assert {p.stem for p in (in_tmp / "maps" / "chatham").glob("*.html")} == names
+    lat = pd.to_numeric(crimes["Latitude"], errors="coerce").to_numpy(dtype=float)
+    lon = pd.to_numeric(crimes["Longitude"], errors="coerce").to_numpy(dtype=float)
+    located = np.isfinite(lat) & np.isfinite(lon)
+    in_area = int(inside(lon[located], lat[located]).sum())
+    for name in names:
+        summary = json.loads((in_tmp / "maps" / "chatham" / f"{name}-summary.json").read_text(encoding="utf-8"))
+        # every crime of the area counts: whole day, whole week, no other filter
+        assert summary["incidents"]["used"] == in_area
+        assert summary["demand"]["model"] == "both" and summary["demand"]["home_blocks_within_walk"] > 0
+        assert summary["routes"]["by_purpose"]["home-school"] > summary["places"]["school"]["usable"]
