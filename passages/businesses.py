@@ -327,8 +327,8 @@ def _same_street_neighbours(index: StreetIndex, shops: np.ndarray, names: np.nda
     return touching
 
 
-def business_pairs(corridors: gpd.GeoDataFrame, walks: pd.DataFrame, places: gpd.GeoDataFrame, index: StreetIndex,
-                   *, share: float | None = None, walk_limit_m: float | None = None,
+def business_pairs(corridors: gpd.GeoDataFrame, walks: pd.DataFrame, index: StreetIndex, *,
+                   share: float | None = None, walk_limit_m: float | None = None,
                    link_radius_m: float | None = None) -> pd.DataFrame:
     """Return the walks to the business corridors.
 
@@ -339,8 +339,6 @@ def business_pairs(corridors: gpd.GeoDataFrame, walks: pd.DataFrame, places: gpd
     walks
         The plan's other pairs (:func:`passages.routes.od_pairs` columns): the walks to
         school give each origin's walkers, the school-transit links each stop's.
-    places
-        Snapped places (for nothing but the stops' names and nodes, which ``walks`` has).
     index
         Street index.
     share
@@ -358,7 +356,6 @@ def business_pairs(corridors: gpd.GeoDataFrame, walks: pd.DataFrame, places: gpd
     pandas.DataFrame
         Pairs in :func:`passages.routes.od_pairs`'s columns but ``pair_id``.
     """
-    del places  # the walks carry every name and node needed
     share = settings.business_share if share is None else float(share)
     walk_limit_m = settings.home_walk_m if walk_limit_m is None else float(walk_limit_m)
     link_radius_m = settings.link_radius_m if link_radius_m is None else float(link_radius_m)

@@ -603,7 +603,7 @@ class PlanInputs:
                          links_per_kind=params.links_per_kind, homes=walks)
         corridors = places[(places["kind"] == "business").to_numpy(dtype=bool)]
         if len(corridors) and len(pairs):
-            shops = business_pairs(corridors, pairs, places, self.index, share=params.business_share,
+            shops = business_pairs(corridors, pairs, self.index, share=params.business_share,
                                    walk_limit_m=params.home_walk_m, link_radius_m=params.link_radius_m)
             if len(shops):
                 pairs = pd.concat([pairs.drop(columns="pair_id"), shops], ignore_index=True)

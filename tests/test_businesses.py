@@ -115,7 +115,7 @@ def test_walks_to_corridors_carry_a_share_of_their_origins_walkers() -> None:
         ("school-transit", "school:1", "School", 5, "transit:1", "Stop", "transit", 10, 25.0),
     ], columns=["purpose", "origin_id", "origin_name", "origin_node", "dest_id", "dest_name", "dest_kind",
                 "dest_node", "demand"])
-    pairs = business_pairs(corridors, walks, gpd.GeoDataFrame(), index, share=0.1, walk_limit_m=1600,
+    pairs = business_pairs(corridors, walks, index, share=0.1, walk_limit_m=1600,
                            link_radius_m=500)
     assert set(pairs["purpose"]) == {"home-business", "transit-business"}
     home = pairs[pairs["purpose"] == "home-business"].iloc[0]
@@ -124,7 +124,7 @@ def test_walks_to_corridors_carry_a_share_of_their_origins_walkers() -> None:
     assert stop["origin_id"] == "transit:1" and stop["demand"] == pytest.approx(0.1 * 25.0)
     assert (pairs["dest_id"] == corridors["place_id"].iloc[0]).all()
     # the site is 700 m away: with a 500 m limit its walk goes, the stop's (300 m away) stays
-    near = business_pairs(corridors, walks, gpd.GeoDataFrame(), index, share=0.1, walk_limit_m=500,
+    near = business_pairs(corridors, walks, index, share=0.1, walk_limit_m=500,
                           link_radius_m=500)
     assert list(near["purpose"]) == ["transit-business"]
 

@@ -85,7 +85,7 @@ def reference_plan(area: Area, params: PlanParameters, data: Path) -> Plan:
         add_edge_risk(graph, index, risk)
         pairs = od_pairs(places, site_origins(area, index), index, link_radius_m=params.link_radius_m,
                          links_per_kind=params.links_per_kind)
-        shops = business_pairs(places[places["kind"] == "business"], pairs, places, index,
+        shops = business_pairs(places[places["kind"] == "business"], pairs, index,
                                share=params.business_share, walk_limit_m=params.home_walk_m,
                                link_radius_m=params.link_radius_m)
         pairs = pd.concat([pairs.drop(columns="pair_id"), shops], ignore_index=True)
