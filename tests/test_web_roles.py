@@ -236,3 +236,22 @@ def test_the_what_if_re_plan_is_for_planners_and_admins_only(service: Service, c
         else:
             assert answer.status_code == 403, role
     assert service.app.state.whatif.areas() == []
+
+
+def test_the_community_concern_routes_and_their_roles(service: Service) -> None:
+    """The residents' form is public; reading and deciding on the reports is for planners and admins only."""
+    expected = {
+        ("POST", "/community/{area}/concerns", "community_concern_send", (ANYONE,)),
+        ("GET", "/community/{area}/thanks", "community_concern_thanks", (ANYONE,)),
+        ("GET", "/api/community/{area}/pickmap", "api_community_pickmap", (ANYONE,)),
+        ("GET", "/vendor/leaflet.js", "vendor_leaflet_js", (ANYONE,)),
+        ("GET", "/vendor/leaflet.css", "vendor_leaflet_css", (ANYONE,)),
+        ("GET", "/concerns", "concerns_page", ("admin", "planner")),
+        ("GET", "/api/concerns", "api_concerns", ("admin", "planner")),
+        ("POST", "/concerns/{report_id}/accept", "concern_accept", ("admin", "planner")),
+        ("POST", "/concerns/{report_id}/reject", "concern_reject", ("admin", "planner")),
+    }
+    table = set(route_table(service.app))
+    assert expected <= table
+    assert {row for row in table if "concern" in row[2] or row[1].startswith("/vendor/")} == expected - {
+        ("GET", "/api/community/{area}/pickmap", "api_community_pickmap", (ANYONE,))}

@@ -9,6 +9,7 @@ pages, ``no-store`` caching, no framing by other sites).
 
 from __future__ import annotations
 
+import functools
 import secrets
 from pathlib import Path
 from typing import Any
@@ -206,8 +207,9 @@ def api_docs(request: Request) -> Response:
 #: Start-page links of each role.
 HOME_LINKS = {
     "admin": [("/plan", "Plan an area"), ("/runs", "Runs"), ("/history", "Published versions"),
-              ("/admin/users", "Users"), ("/admin/audit", "Audit log")],
-    "planner": [("/plan", "Plan an area"), ("/runs", "Runs and their results"), ("/history", "Published versions")],
+              ("/concerns", "Residents' reports"), ("/admin/users", "Users"), ("/admin/audit", "Audit log")],
+    "planner": [("/plan", "Plan an area"), ("/runs", "Runs and their results"), ("/history", "Published versions"),
+                ("/concerns", "Residents' reports")],
     "command": [("/runs", "Runs: compare scenarios and publish"), ("/history", "Published versions")],
     "officer": [("/officer", "My officer pack")],
 }
@@ -295,7 +297,7 @@ def _error_handlers(app: FastAPI) -> None:
 
 #: Routers added by the feature modules (planner, officer, command, community, admin pages).
 FEATURE_ROUTERS = ("passages.web.pages_planner", "passages.web.pages_officer", "passages.web.pages_command",
-                   "passages.web.pages_community", "passages.web.pages_admin")
+                   "passages.web.pages_community", "passages.web.pages_concerns", "passages.web.pages_admin")
 
 
 def create_app(config: ServiceConfig, store: Store | None = None, *, jobs: Any = None) -> FastAPI:
@@ -328,9 +330,14 @@ def create_app(config: ServiceConfig, store: Store | None = None, *, jobs: Any =
     app.state.config = config
     app.state.store = store
     app.state.jobs = jobs
+    from passages.web import reports
     from passages.web.whatif import WarmInputs
 
-    app.state.whatif = WarmInputs(config.data_dir, size=config.whatif_areas)
+    app.state.report_limits = reports.ReportLimits()
+    with store.session() as session:  # the accepted concerns as files, for the plans and the what-ifs
+        reports.write_every_area_file(session, config.artefact_dir)
+    app.state.whatif = WarmInputs(config.data_dir, size=config.whatif_areas,
+                                  concerns=functools.partial(reports.existing_area_file, config.artefact_dir))
     if config.warm_areas:
         app.state.whatif.warm(config.warm_areas)
     app.mount("/static", StaticFiles(directory=Path(__file__).resolve().parent / "static"), name="static")

@@ -23,6 +23,8 @@ ACTIONS = {
     "download": "an officer pack file opened or downloaded (target: area, version and file)",
     "user": "an account added, disabled, enabled or its password reset (target: the account)",
     "policy": "a role's second-factor policy changed",
+    "concern": "a resident's report accepted or rejected by a planner (target: its random id and area; "
+               "nothing of the resident is known)",
 }
 
 

@@ -3,9 +3,11 @@
 A run is a row of :class:`~passages.web.models.Run` and a folder,
 ``<artefact_dir>/runs/<id>``. Creating a run (:func:`create_run`) stages its inputs (the
 scenario TOML, uploaded incident, school and area files under generated names) in
-``runs/<id>/inputs`` and stores the row as ``queued``. Worker processes (``spawn``ed, each
-with its own :class:`~passages.web.store.Store`) claim queued runs with a conditional
-``UPDATE ... WHERE state = 'queued'``, so two workers never take the same run, and run the
+``runs/<id>/inputs``, with the area's community concerns accepted so far
+(``concerns.geojson``, :mod:`passages.web.reports`), and stores the row as ``queued``.
+Worker processes (``spawn``ed, each with its own :class:`~passages.web.store.Store`) claim
+queued runs with a conditional ``UPDATE ... WHERE state = 'queued'``, so two workers never
+take the same run, and run the
 pipeline through its public functions only (:func:`passages.compare.run_scenarios`,
 :func:`passages.plan.write_plan`, :func:`passages.briefing.write_officer_pack`,
 :func:`passages.compare.write_comparison`), updating the row's ``step`` and
@@ -82,6 +84,9 @@ SCENARIO_FILE = "scenarios.toml"
 
 #: Name of an uploaded areas file in a run's inputs.
 AREAS_FILE = "areas.geojson"
+
+#: Name of the area's accepted community concerns in a run's inputs (:mod:`passages.web.reports`).
+CONCERNS_FILE = "concerns.geojson"
 
 
 # --------------------------------------------------------------------------- folders
@@ -270,6 +275,12 @@ def create_run(store: Store, config: ServiceConfig, *, area_slug: str, toml_text
                     counts[upload.kind] = counts.get(upload.kind, 0) + 1
                     name = f"{upload.kind}-{counts[upload.kind]}{upload.suffix}"
                 (incoming / name).write_bytes(upload.data)
+        # the residents' reports planners accepted until now (a re-run too plans with those of now)
+        from passages.web.reports import write_area_file
+
+        (incoming / CONCERNS_FILE).unlink(missing_ok=True)
+        with store.session() as session:
+            write_area_file(session, config.artefact_dir, area_slug, target=incoming / CONCERNS_FILE)
         if validate:
             _area, scenarios = _validate_inputs(incoming, area_slug, config)
             parameters = scenario_table(scenarios)
@@ -517,9 +528,13 @@ def _plan_and_write(store: Store, run_id: int, *, artefact_dir: Path, data_dir: 
         if started[0]:
             report(f"coverage ({name})")
 
+    sources: dict[str, list[Path]] = {}
+    if uploaded["schools"]:
+        sources["schools"] = uploaded["schools"]
+    if (inputs / CONCERNS_FILE).is_file():
+        sources["concerns"] = [inputs / CONCERNS_FILE]
     runs = run_scenarios(area, scenarios, data_dir=data_dir, offline=area.offline, on_scenario=on_scenario,
-                         on_step=on_step, incidents=uploaded["incidents"] or None,
-                         place_sources={"schools": uploaded["schools"]} if uploaded["schools"] else None)
+                         on_step=on_step, incidents=uploaded["incidents"] or None, place_sources=sources or None)
     report("briefing", n_plans * len(STEPS) + 1)
     summary: dict[str, Any] = {}
     with output_set(run_folder(artefact_dir, run_id), field="run folder") as out:

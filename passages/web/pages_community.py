@@ -158,11 +158,24 @@ def community_print(request: Request, area: str, lang: str | None = None) -> Res
 
 
 def _community_page(request: Request, area: str, lang: str | None, *, printable: bool) -> Response:
-    data = _community(request, area, _lang(lang))
+    return community_page(request, area, _lang(lang), printable=printable)
+
+
+def community_page(request: Request, area: str, lang: str, *, printable: bool, status_code: int = 200,
+                   form_values: dict[str, str] | None = None, form_error: str = "") -> Response:
+    """An area's public page; with the concerns form (:mod:`passages.web.pages_concerns`) unless printable."""
+    from passages.web.pages_concerns import form_context, set_form_cookie
+
+    data = _community(request, area, lang)
     if data is None:
         return not_found(request)
-    return render(request, "community_area.html", {"data": data, "t": strings(_lang(lang)), "lang": _lang(lang),
-                                                   "printable": printable, "max_places": MAX_PLACES})
+    form = None if printable else form_context(request, data["area"], lang, values=form_values, error=form_error)
+    response = render(request, "community_area.html", {"data": data, "t": strings(lang), "lang": lang,
+                                                       "printable": printable, "max_places": MAX_PLACES,
+                                                       "form": form}, status_code=status_code)
+    if form is not None:
+        set_form_cookie(request, response, form)
+    return response
 
 
 @route(router, "GET", "/api/community/{area}", roles=[ANYONE], name="api_community_area",

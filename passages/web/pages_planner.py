@@ -279,7 +279,12 @@ def warm_inputs(request: Request) -> whatif.WarmInputs:
     warm: whatif.WarmInputs | None = getattr(state, "whatif", None)
     if warm is None:
         config: ServiceConfig = state.config
-        warm = state.whatif = whatif.WarmInputs(config.data_dir, size=config.whatif_areas)
+        import functools
+
+        from passages.web.reports import existing_area_file
+
+        warm = state.whatif = whatif.WarmInputs(config.data_dir, size=config.whatif_areas,
+                                                concerns=functools.partial(existing_area_file, config.artefact_dir))
     return warm
 
 

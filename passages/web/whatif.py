@@ -30,7 +30,7 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -136,11 +136,17 @@ class WarmInputs:
         The shared data folder the areas' files are relative to.
     size
         Most areas kept (the least recently used is dropped first).
+    concerns
+        Gives an area's concerns file (the residents' reports planners accepted,
+        :mod:`passages.web.reports`) or ``None``; the inputs are read with it, as the area's
+        next run plans, and keyed on its digest like every other file.
     """
 
-    def __init__(self, data_dir: Path, *, size: int = 2) -> None:
+    def __init__(self, data_dir: Path, *, size: int = 2,
+                 concerns: Callable[[str], Path | None] | None = None) -> None:
         self.data_dir = Path(data_dir)
         self.size = max(1, int(size))
+        self.concerns = concerns
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._lock = threading.Lock()
         self.loads = 0  # how many times inputs were read (for the tests and the answer)
@@ -163,7 +169,7 @@ class WarmInputs:
         """
         from passages.plan import input_files
 
-        files = input_files(area, data_dir=self.data_dir)
+        files = input_files(area, data_dir=self.data_dir, place_sources=self._place_sources(area))
         hashes = input_hashes(files.paths(), self.data_dir)
         key = (area.slug, area.radius_m, tuple(sorted(hashes.items())))
         with self._lock:
@@ -186,10 +192,18 @@ class WarmInputs:
                 raise
             return entry.inputs, entry.hashes, True
 
+    def _place_sources(self, area: Any) -> dict[str, list[Path]] | None:
+        """The area's concerns file as a place source, if it has one (else ``None``)."""
+        concerns = self.concerns(area.slug) if self.concerns is not None else None
+        return {"concerns": [concerns]} if concerns is not None else None
+
     def _read(self, area: Any) -> Any:
+        """Read the area's inputs (with its concerns file: a file changed since the key was made
+        gives another key at the next what-if, which reads them again)."""
         from passages.plan import load_plan_inputs
 
-        inputs = load_plan_inputs(area, data_dir=self.data_dir, offline=area.offline)
+        inputs = load_plan_inputs(area, data_dir=self.data_dir, offline=area.offline,
+                                  place_sources=self._place_sources(area))
         with self._lock:
             self.loads += 1
         return inputs
