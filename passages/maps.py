@@ -85,6 +85,10 @@ HOT_COLOR = "#67000d"
 #: Colour of the study-area outline.
 OUTLINE_COLOR = "#4d4d4d"
 
+#: Kinds of place drawn from street zoom (:data:`UNROUTED_MIN_ZOOM`) up only, even when a
+#: walk goes there: a downtown plan has dozens of business corridors.
+STREET_ZOOM_KINDS = ("business",)
+
 #: Colour of the community's concerns (markers and dashed stretches).
 CONCERN_COLOR = "#7b3294"
 
@@ -391,13 +395,15 @@ def _add_places(fmap: folium.Map, places: GeoDataFrame, _: Callable[[str], str] 
         of_kind = (kinds == kind).to_numpy()
         if not of_kind.any():
             continue
+        # corridors show from street zoom only, routed or not: the first view is the walks to school
+        routed_here = routed & (kind not in STREET_ZOOM_KINDS)
         group = folium.FeatureGroup(name=_(layer_name), show=True).add_to(fmap)
         # (usable, routed, merge radius in metres, drawn: "all" zooms, "near" or "far" only)
         for is_usable, is_routed, merge_m, zooms in (
             (False, None, 0.0, "all"), (True, False, PLACE_MERGE_M, "near"),
             (True, True, PLACE_MERGE_M, "near"), (True, True, PLACE_CLUSTER_M, "far"),
         ):
-            shown = ~usable if not is_usable else usable & (routed == is_routed)
+            shown = ~usable if not is_usable else usable & (routed_here == is_routed)
             rows = np.flatnonzero(of_kind & shown)
             if not rows.size:
                 continue
