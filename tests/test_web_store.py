@@ -24,7 +24,7 @@ def test_the_migrated_schema_is_the_models_schema(web_store: Store) -> None:
 def test_migrating_twice_changes_nothing(web_store: Store) -> None:
     web_store.migrate()
     with web_store.engine.connect() as connection:
-        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"  # the newest migration
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
 
 
 def test_rows_round_trip_with_json_and_aware_times(web_store: Store) -> None:
