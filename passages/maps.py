@@ -90,7 +90,7 @@ OUTLINE_COLOR = "#4d4d4d"
 STREET_ZOOM_KINDS = ("business",)
 
 #: Colour of the community's concerns (markers and dashed stretches).
-CONCERN_COLOR = "#7b3294"
+CONCERN_COLOR = "#e31a1c"
 
 #: Places by kind: (layer name, legend label, letter on the marker, colour). Letters, not
 #: icon fonts, so the markers need nothing from a CDN and stay readable in greyscale.
