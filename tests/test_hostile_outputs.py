@@ -125,3 +125,23 @@ def test_slug_accepts_only_names_that_stay_in_their_folder(text: str) -> None:
         return
     assert name == text and "/" not in name and "\\" not in name and not name.startswith((".", "-"))
     assert (Path("/base") / name).resolve().parent == Path("/base")
+
+
+def test_hostile_concerns_reach_the_map_as_text(hostile_plan: Plan, tmp_path: Path) -> None:
+    """A resident's words (a concerns file, or an accepted report) are never markup or template code."""
+    from passages.concerns import read_concerns, segment_concerns
+    from passages.plan import plan_documents
+
+    path = tmp_path / "meeting.csv"
+    x, y = hostile_plan.area.lon, hostile_plan.area.lat
+    rows = [TEMPLATE, "<script>alert(1)</script>", "<img src=x onerror=alert(2)>", BIDI]
+    quoted = ['"' + text.replace('"', '""') + '"' for text in rows]
+    path.write_text("lat,lon,category,date\n" + "".join(
+        f"{y + 0.001 * i},{x},{cell},2026-10-0{i + 1}\n" for i, cell in enumerate(quoted)), encoding="utf-8")
+    concerns = read_concerns(path).to_crs(hostile_plan.index.crs)
+    assert "\u202e" not in "".join(concerns["category"])  # bidi controls cleaned on reading
+    plan = dataclasses.replace(hostile_plan, concerns=segment_concerns(concerns, hostile_plan.index))
+    text = plan_documents(plan, tiles=False)[0].decode("utf-8")
+    assert "pwned" not in text and "ran-if" not in text
+    assert "<script>alert(1)</script>" not in text and "<img src=x" not in text
+    assert "alert(1)" in text and "Community concerns" in text  # shown, as text
