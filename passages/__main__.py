@@ -1,5 +1,5 @@
-"""``python -m passages`` runs the command line."""
+"""``python -m passages`` runs the command line (through the warm daemon when one runs)."""
 
-from passages.cli import app
+from passages._launch import main
 
-app()
+main()

@@ -50,6 +50,18 @@ app = typer.Typer(
 console = Console(highlight=False, markup=False, emoji=False)
 error_console = Console(stderr=True, highlight=False, markup=False, emoji=False)
 
+
+def fresh_consoles() -> None:
+    """Make the consoles anew for the terminal and environment this process has now.
+
+    A console reads colour support and ``NO_COLOR`` when made: the warm daemon
+    (:mod:`passages._daemon`) imports this module once and calls this in each command's
+    process, on the caller's terminal.
+    """
+    global console, error_console
+    console = Console(highlight=False, markup=False, emoji=False)
+    error_console = Console(stderr=True, highlight=False, markup=False, emoji=False)
+
 #: Exit status of a run stopped by bad input.
 EXIT_BAD_INPUT = 2
 
@@ -919,6 +931,37 @@ def serve_command(
 
     serve(host=host, port=port, database=database, data_dir=data_dir, demo=demo, workers=workers,
           web_processes=web_processes)
+
+
+@app.command("daemon", cls=CleanCommand)
+@_guarded
+def daemon_command(
+    action: Annotated[str, typer.Argument(metavar="start|stop|status",
+                                          help="start: run it in the background; stop; status.")],
+) -> None:
+    """Keep the command line warm: a background process with the libraries imported, a fork per command.
+
+    While it runs, every passages command (but serve) starts in about 0.02 s instead of about 1.3 s,
+    in a fresh process with your folder, environment and terminal; nothing is kept between commands.
+    It serves this user only, refuses to run code other than this checkout's (restart it after an
+    update), and ends after 8 idle hours. PASSAGES_NO_DAEMON=1 runs a command without it.
+    """
+    from passages import _daemon
+    from passages._launch import socket_path
+
+    if action == "start":
+        started, message = _daemon.start()
+    elif action == "stop":
+        started, message = _daemon.stop()
+        started = started or message == "not running"
+    elif action == "status":
+        started = _daemon.running()
+        message = f"running ({socket_path()})" if started else "not running"
+    else:
+        raise InputError(f"unknown action {action!r}", field="action", fix="Use start, stop or status.")
+    print_lines(console, [f"daemon: {message}"])
+    if not started:
+        raise typer.Exit(1)
 
 
 def _add_service_commands() -> None:

@@ -10,6 +10,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# Commands the tests start run in their own process, never on a warm daemon the developer may
+# have running (tests/test_daemon.py starts its own and lifts this for it).
+os.environ["PASSAGES_NO_DAEMON"] = "1"
+
 
 def _shared_data() -> Path:
     env = os.environ.get("PASSAGES_DATA")

@@ -57,3 +57,5 @@ def test_cli_benchmark_times_both_sides_in_child_processes(shared_data: Path, tm
     assert "## Whole process (command line)" in text and "- machine:" in text
     assert "| `passages plan --area downtown --offline` |" in text and "| `passages --help` |" in text
     assert "plan share of the reference" in text
+    assert "| `passages plan --area downtown --offline (warm daemon)` |" in text
+    assert "plan with the warm daemon, median" in text
