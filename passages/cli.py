@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
@@ -229,8 +230,9 @@ def main(
 
 
 def _json_help(document: str) -> str:
-    return (f"Print one JSON document on standard output instead of the table, for scripts: {document} "
-            "Notes and progress go to standard error.")
+    # escaped: Typer reads option help as Rich markup, which would drop "[one object per ...]"
+    return escape(f"Print one JSON document on standard output instead of the table, for scripts: {document} "
+                  "Notes and progress go to standard error.")
 
 
 CsvOut = Annotated[bool, typer.Option(

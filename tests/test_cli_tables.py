@@ -155,6 +155,14 @@ def test_every_help_page_names_values_without_type_markers() -> None:
     assert "--json" in compare and "--csv" in compare and "SLUG" in compare
 
 
+def test_json_help_keeps_its_square_brackets() -> None:
+    """Typer reads option help as Rich markup: "[one object per ...]" must be shown, not swallowed."""
+    for command, words in (("backtest", '"measures": [one object per method'),
+                           ("compare", '"scenarios": [one object per scenario')):
+        text = " ".join(piped([command, "--help"]).stdout.replace("│", " ").split())
+        assert words in text, (command, text)
+
+
 # -- no connection --------------------------------------------------------------------------
 
 
