@@ -8,11 +8,10 @@ import warnings
 from pathlib import Path
 
 import geopandas as gpd
-import networkx as nx
 import numpy as np
 import pandas as pd
 import pytest
-from shapely.geometry import LineString
+from street_graphs import street_grid
 from typer.testing import CliRunner
 
 from passages import settings
@@ -43,30 +42,6 @@ from passages.streetindex import StreetIndex
 runner = CliRunner()
 
 # --------------------------------------------------------------------------- made-up streets
-
-
-def grid(columns: int, rows: int, spacing: float = 100.0) -> nx.MultiDiGraph:
-    """A street grid ``columns`` x ``rows`` nodes, in metres, every street both ways."""
-    graph = nx.MultiDiGraph(crs="EPSG:32611")
-    for row in range(rows):
-        for col in range(columns):
-            graph.add_node(row * columns + col, x=col * spacing, y=row * spacing)
-
-    def street(u: int, v: int) -> None:
-        a, b = graph.nodes[u], graph.nodes[v]
-        for s, t in ((u, v), (v, u)):
-            graph.add_edge(s, t, length=float(np.hypot(a["x"] - b["x"], a["y"] - b["y"])),
-                           geometry=LineString([(graph.nodes[s]["x"], graph.nodes[s]["y"]),
-                                                (graph.nodes[t]["x"], graph.nodes[t]["y"])]),
-                           name=f"{u}-{v}", highway="residential")
-
-    for row in range(rows):
-        for col in range(columns - 1):
-            street(row * columns + col, row * columns + col + 1)
-    for row in range(rows - 1):
-        for col in range(columns):
-            street(row * columns + col, (row + 1) * columns + col)
-    return graph
 
 
 def along_row(index: StreetIndex, row_y: float) -> np.ndarray:
@@ -103,7 +78,7 @@ SINCE = datetime.date(2021, 1, 1)
 
 
 def test_the_adjacent_ring_is_the_streets_touching_a_passage_and_not_on_it() -> None:
-    index = StreetIndex(grid(6, 2))  # a ladder: two streets of five blocks, six rungs
+    index = StreetIndex(street_grid(6, 2))  # a ladder: two streets of five blocks, six rungs
     passage = along_row(index, 0.0)
     ring = adjacent_segments(index, passage)
     rungs = ~along_row(index, 0.0) & ~along_row(index, 100.0)
@@ -126,7 +101,7 @@ def test_matching_picks_the_pool_segments_with_the_nearest_rate_and_length() -> 
 
 
 def test_comparison_segments_never_touch_a_passage_and_counts_add_up() -> None:
-    index = StreetIndex(grid(8, 6))
+    index = StreetIndex(street_grid(8, 6))
     passage = along_row(index, 200.0)
     mean = np.full(index.n_segments, 4.0)
     points = two_periods(index, mean, mean, since=SINCE, days=100, seed=1)
@@ -156,7 +131,7 @@ def test_a_planted_drop_on_the_passages_is_recovered_and_told_from_chance() -> N
 
     The expected DiD is then (0.8 x 0.7 - 0.8) = -0.24 times the passages' before rate.
     """
-    index = StreetIndex(grid(12, 10))
+    index = StreetIndex(street_grid(12, 10))
     passage = along_row(index, 400.0) | along_row(index, 700.0)
     rng = np.random.default_rng(5)
     mean = rng.gamma(4.0, 5.0, size=index.n_segments)  # streets of unequal risk, about 20 incidents each period
@@ -177,7 +152,7 @@ def test_a_planted_drop_on_the_passages_is_recovered_and_told_from_chance() -> N
 
 
 def test_planted_displacement_shows_on_the_adjacent_streets() -> None:
-    index = StreetIndex(grid(12, 10))
+    index = StreetIndex(street_grid(12, 10))
     passage = along_row(index, 400.0)
     ring = adjacent_segments(index, passage)
     mean = np.full(index.n_segments, 15.0)
@@ -190,7 +165,7 @@ def test_planted_displacement_shows_on_the_adjacent_streets() -> None:
 
 
 def test_the_bootstrap_is_seeded_and_the_interval_holds_the_estimate() -> None:
-    index = StreetIndex(grid(8, 6))
+    index = StreetIndex(street_grid(8, 6))
     passage = along_row(index, 200.0)
     mean = np.full(index.n_segments, 6.0)
     points = two_periods(index, mean, mean, since=SINCE, days=60, seed=4)

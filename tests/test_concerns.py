@@ -7,12 +7,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import geopandas as gpd
-import networkx as nx
 import numpy as np
 import pandas as pd
 import pytest
 import shapely
 from shapely.geometry import LineString, Point
+from street_graphs import ladder
 
 from passages._errors import InputError
 from passages.areas import load_areas
@@ -24,29 +24,6 @@ from passages.scenarios import PlanParameters
 from passages.streetindex import StreetIndex
 
 CRS = "EPSG:32611"
-
-
-def ladder(n: int = 6, spacing: float = 100.0) -> nx.MultiDiGraph:
-    """Two parallel streets (y = 0 and y = 100) joined by rungs, in metres, both directions."""
-    graph = nx.MultiDiGraph(crs=CRS)
-    for row in range(2):
-        for col in range(n):
-            graph.add_node(row * n + col, x=col * spacing, y=row * spacing)
-
-    def street(u: int, v: int) -> None:
-        a, b = graph.nodes[u], graph.nodes[v]
-        for s, t in ((u, v), (v, u)):
-            graph.add_edge(s, t, length=float(np.hypot(a["x"] - b["x"], a["y"] - b["y"])), name=f"{u}-{v}",
-                           highway="residential",
-                           geometry=LineString([(graph.nodes[s]["x"], graph.nodes[s]["y"]),
-                                                (graph.nodes[t]["x"], graph.nodes[t]["y"])]))
-
-    for row in range(2):
-        for col in range(n - 1):
-            street(row * n + col, row * n + col + 1)
-    for col in range(n):
-        street(col, n + col)
-    return graph
 
 
 def walk(origin: int, dest: int) -> pd.DataFrame:

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from shapely.geometry import LineString, Point
+from shapely.geometry import Point
+from street_graphs import street_grid
 
 from passages._errors import InputError
 from passages.areas import Area, load_areas
@@ -23,25 +24,6 @@ from passages.streetindex import StreetIndex
 
 SAMPLES = ("south-la", "south-central", "downtown")
 CRS = "EPSG:32611"
-
-
-def street_grid(n: int, spacing: float = 100.0, highways: dict[tuple[int, int], str] | None = None
-                ) -> nx.MultiDiGraph:
-    """An n x n grid of streets (metres, both directions); residential unless ``highways`` says otherwise."""
-    graph = nx.MultiDiGraph(crs=CRS)
-    for i in range(n):
-        for j in range(n):
-            graph.add_node(i * n + j, x=j * spacing, y=i * spacing)
-    for i in range(n):
-        for j in range(n):
-            here = i * n + j
-            for there in ([here + 1] if j < n - 1 else []) + ([here + n] if i < n - 1 else []):
-                kind = (highways or {}).get((here, there), "residential")
-                for u, v in ((here, there), (there, here)):
-                    a, b = graph.nodes[u], graph.nodes[v]
-                    graph.add_edge(u, v, length=spacing, name=f"street {here}-{there}", highway=kind,
-                                   geometry=LineString([(a["x"], a["y"]), (b["x"], b["y"])]))
-    return graph
 
 
 def schools_at(index: StreetIndex, nodes: list[int], enrollment: list[float]) -> gpd.GeoDataFrame:
@@ -64,7 +46,7 @@ def network_distance(graph: nx.MultiDiGraph, a: int, b: int) -> float:
 def test_home_blocks_gather_the_residential_street_length_only() -> None:
     # the middle row of a 4 x 4 grid is a primary road: its length is nobody's home
     primary = {(4 + j, 5 + j): "primary" for j in range(3)}
-    graph = street_grid(4, highways=primary)
+    graph = street_grid(4, 4, highways=primary)
     index = StreetIndex(graph)
     weight = residential_length(index)
     assert weight.sum() == pytest.approx(24 * 100.0 - 3 * 100.0)
@@ -79,23 +61,23 @@ def test_home_blocks_gather_the_residential_street_length_only() -> None:
 
 
 def test_a_segment_of_merged_ways_counts_when_any_is_residential() -> None:
-    graph = street_grid(2)
+    graph = street_grid(2, 2)
     for _, _, data in graph.edges(data=True):
-        data["highway"] = ["primary", "living_street"] if data["name"] == "street 0-1" else "tertiary"
+        data["highway"] = ["primary", "living_street"] if data["name"] == "0-1" else "tertiary"
     index = StreetIndex(graph)
     assert residential_length(index).sum() == pytest.approx(100.0)
 
 
 def test_a_cell_size_that_is_not_positive_is_refused() -> None:
     with pytest.raises(InputError, match="cell"):
-        home_blocks(StreetIndex(street_grid(3)), cell_m=0)
+        home_blocks(StreetIndex(street_grid(3, 3)), cell_m=0)
 
 
 # ---------------------------------------------------------------- walks to school
 
 
 def test_each_school_shares_its_walkers_among_its_nearest_blocks_by_residential_length() -> None:
-    graph = street_grid(5)
+    graph = street_grid(5, 5)
     index = StreetIndex(graph)
     blocks = home_blocks(index, cell_m=100.0)
     places = schools_at(index, [0, 24], [300.0, 100.0])
@@ -118,7 +100,7 @@ def test_each_school_shares_its_walkers_among_its_nearest_blocks_by_residential_
 
 
 def test_blocks_beyond_the_walking_limit_have_no_walk() -> None:
-    graph = street_grid(8)
+    graph = street_grid(8, 8)
     index = StreetIndex(graph)
     blocks = home_blocks(index, cell_m=100.0)
     places = schools_at(index, [0], [200.0])
@@ -144,7 +126,7 @@ def test_walkers_are_conserved_from_the_blocks_to_the_segments(n: int, data: st.
     streets += [(i * n + j, (i + 1) * n + j) for i in range(n - 1) for j in range(n)]
     kinds = data.draw(st.lists(st.sampled_from(["residential", "primary", "living_street"]),
                                min_size=len(streets), max_size=len(streets)))
-    graph = street_grid(n, highways=dict(zip(streets, kinds, strict=True)))
+    graph = street_grid(n, n, highways=dict(zip(streets, kinds, strict=True)))
     index = StreetIndex(graph)
     school_nodes = data.draw(st.lists(st.integers(0, n * n - 1), min_size=1, max_size=3, unique=True))
     enrollment = data.draw(st.lists(st.floats(1.0, 2000.0), min_size=len(school_nodes), max_size=len(school_nodes)))
@@ -176,7 +158,7 @@ def test_walkers_are_conserved_from_the_blocks_to_the_segments(n: int, data: st.
 
 
 def test_the_residential_share_near_a_passage_counts_pieces_within_reach() -> None:
-    graph = street_grid(3)
+    graph = street_grid(3, 3)
     index = StreetIndex(graph)
     demand = np.zeros(index.n_segments)
     # the bottom street (y = 0) is the only passage; streets at y = 100 lie 100 m away, at y = 200 200 m away

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from shapely.geometry import LineString, Point
+from street_graphs import street_grid
 
 from passages._errors import InputError
 from passages.areas import load_areas
@@ -22,30 +23,13 @@ CRS = "EPSG:32611"
 WEIGHTED = "incidents/licgermancardenas_LAPD-DATA-CRIME/crime_points_by_hour.csv"
 
 
-def grid_graph(n: int = 4, spacing: float = 100.0) -> nx.MultiDiGraph:
-    """An n x n street grid in metres, both directions, as osmnx would store it."""
-    graph = nx.MultiDiGraph(crs=CRS)
-    for i in range(n):
-        for j in range(n):
-            graph.add_node(i * n + j, x=j * spacing, y=i * spacing)
-    for i in range(n):
-        for j in range(n):
-            here = i * n + j
-            for there in ([here + 1] if j < n - 1 else []) + ([here + n] if i < n - 1 else []):
-                for u, v in ((here, there), (there, here)):
-                    a, b = graph.nodes[u], graph.nodes[v]
-                    graph.add_edge(u, v, length=spacing, name=f"street {min(u, v)}-{max(u, v)}",
-                                   geometry=LineString([(a["x"], a["y"]), (b["x"], b["y"])]), highway="residential")
-    return graph
-
-
 def points(xy: list[tuple[float, float]], weight: list[float] | None = None) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame({"weight": weight if weight is not None else [1.0] * len(xy)},
                             geometry=[Point(p) for p in xy], crs=CRS)
 
 
 def test_grid_has_one_segment_per_street() -> None:
-    index = StreetIndex(grid_graph(4))
+    index = StreetIndex(street_grid(4, 4))
     assert index.n_segments == 24  # 2 x 4 x 3 streets, each stored as two directed edges
     assert len(index.edges) == 48
 
@@ -57,7 +41,7 @@ def test_grid_has_one_segment_per_street() -> None:
     bandwidth=st.floats(10, 600),
 )
 def test_mass_on_the_network_equals_the_snapped_weight(xy, weights, bandwidth) -> None:
-    index = StreetIndex(grid_graph(4))
+    index = StreetIndex(street_grid(4, 4))
     incidents = points(xy, weights[: len(xy)])
     score = score_segments(index, incidents, snap_m=30, bandwidth_m=bandwidth)
     assert score.mass.sum() == pytest.approx(score.snapped_weight, rel=1e-9, abs=1e-9)
@@ -67,14 +51,14 @@ def test_mass_on_the_network_equals_the_snapped_weight(xy, weights, bandwidth) -
 
 
 def test_incidents_beyond_snap_distance_are_counted_not_scored() -> None:
-    index = StreetIndex(grid_graph(3))
+    index = StreetIndex(street_grid(3, 3))
     score = score_segments(index, points([(50, 5), (50, 45), (500, 500)]), snap_m=20, bandwidth_m=150)
     assert (score.snapped, score.too_far) == (1, 2)
     assert score.mass.sum() == pytest.approx(1.0)
 
 
 def test_weight_spreads_only_within_the_bandwidth_along_the_network() -> None:
-    index = StreetIndex(grid_graph(5))
+    index = StreetIndex(street_grid(5, 5))
     # one incident at a node: node (0, 0) of the grid
     score = score_segments(index, points([(0.0, 0.0)]), snap_m=10, bandwidth_m=150, own_share=0.0)
     # segments whose nearer end is at most 100 m from the corner along the streets get weight;
@@ -88,7 +72,7 @@ def test_weight_spreads_only_within_the_bandwidth_along_the_network() -> None:
 
 
 def test_risk_per_100m_and_hot_share() -> None:
-    index = StreetIndex(grid_graph(4))
+    index = StreetIndex(street_grid(4, 4))
     # a 60 m kernel from mid-block (50 m from each corner) reaches the 6 segments at the two
     # corners of each block: 2 blocks x (itself + 2 x 2 neighbours) minus none shared = 10 with risk
     score = score_segments(index, points([(50, 0), (50, 0), (250, 300)]), snap_m=10, bandwidth_m=60,
@@ -105,13 +89,13 @@ def test_hot_segments_never_flags_zero_risk() -> None:
 
 
 def test_no_incidents_means_no_risk() -> None:
-    index = StreetIndex(grid_graph(3))
+    index = StreetIndex(street_grid(3, 3))
     score = score_segments(index, points([]))
     assert score.mass.sum() == 0 and not score.hot.any()
 
 
 def test_bad_parameters_name_the_field() -> None:
-    index = StreetIndex(grid_graph(3))
+    index = StreetIndex(street_grid(3, 3))
     with pytest.raises(InputError, match="snap_m"):
         score_segments(index, points([(0, 0)]), snap_m=0)
     with pytest.raises(InputError, match="bandwidth_m"):
@@ -121,7 +105,7 @@ def test_bad_parameters_name_the_field() -> None:
 
 
 def test_edge_attributes_are_written_to_both_directions() -> None:
-    graph = grid_graph(3)
+    graph = street_grid(3, 3)
     index = StreetIndex(graph)
     score = score_segments(index, points([(50, 0)]), snap_m=10, bandwidth_m=80)
     add_edge_risk(graph, index, score)
@@ -201,7 +185,7 @@ def test_the_incidents_own_segment_scores_highest_and_weight_is_conserved(own_sh
 
 def test_a_narrow_kernel_keeps_mid_block_incidents_on_their_block() -> None:
     # 50 m from each corner and a 30 m kernel: nothing reaches the neighbours, like a count
-    index = StreetIndex(grid_graph(4))
+    index = StreetIndex(street_grid(4, 4))
     score = score_segments(index, points([(50, 2), (50, 2), (150, 2)]), snap_m=10, bandwidth_m=30, own_share=0.0)
     assert sorted(score.mass[score.mass > 0].tolist()) == [1.0, 2.0]
 
@@ -216,7 +200,7 @@ def test_incidents_at_one_position_are_one_source_with_their_summed_weight() -> 
 
 
 def test_severity_off_counts_each_incident_once() -> None:
-    index = StreetIndex(grid_graph(3))
+    index = StreetIndex(street_grid(3, 3))
     incidents = points([(50, 2), (150, 2)], [3.0, 0.5])
     incidents["category"] = ["violent", "other"]
     counted = score_segments(index, incidents, snap_m=10, bandwidth_m=30, own_share=1.0, severity=False)

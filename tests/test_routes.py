@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import geopandas as gpd
-import networkx as nx
 import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from shapely.geometry import LineString, Point, box
+from street_graphs import ladder
 
 from passages.areas import Area, load_areas
 from passages.plan import Plan, make_plan
@@ -104,29 +104,6 @@ def test_a_tighter_detour_bound_is_honoured(plans: dict[str, Plan]) -> None:
 
 
 # ---------------------------------------------------------------- small, made-up inputs
-
-
-def ladder(n: int = 6, spacing: float = 100.0) -> nx.MultiDiGraph:
-    """Two parallel streets joined by rungs: a grid 2 x n, in metres, both directions."""
-    graph = nx.MultiDiGraph(crs="EPSG:32611")
-    for row in range(2):
-        for col in range(n):
-            graph.add_node(row * n + col, x=col * spacing, y=row * spacing)
-
-    def street(u: int, v: int) -> None:
-        a, b = graph.nodes[u], graph.nodes[v]
-        for s, t in ((u, v), (v, u)):
-            graph.add_edge(s, t, length=float(np.hypot(a["x"] - b["x"], a["y"] - b["y"])),
-                           geometry=LineString([(graph.nodes[s]["x"], graph.nodes[s]["y"]),
-                                                (graph.nodes[t]["x"], graph.nodes[t]["y"])]),
-                           name=f"{u}-{v}", highway="residential")
-
-    for row in range(2):
-        for col in range(n - 1):
-            street(row * n + col, row * n + col + 1)
-    for col in range(n):
-        street(col, n + col)
-    return graph
 
 
 def pair_frame(origin: int, dest: int, demand: float = 100.0) -> pd.DataFrame:
