@@ -25,6 +25,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+    from matplotlib.path import Path as MplPath
 
 
 def literal_text() -> AbstractContextManager[Any]:
@@ -290,3 +291,31 @@ def _canvas_class() -> type:
             return self.renderer
 
     return GlyphCacheCanvas
+
+
+def street_path(geometries: np.ndarray) -> MplPath:
+    """Return line strings as one matplotlib path, each line its own sub-path.
+
+    One path per style draws in one go in the PDF and PNG renderers, where a collection of
+    thousands of lines costs a graphics state and a path object each.
+
+    Parameters
+    ----------
+    geometries
+        Shapely line strings (coordinates in metres, the plan's UTM CRS).
+
+    Returns
+    -------
+    matplotlib.path.Path
+        Their vertices (metres), a ``MOVETO`` at the start of each line and ``LINETO``
+        along it.
+    """
+    import shapely
+    from matplotlib.path import Path as MplPath
+
+    coords, which = shapely.get_coordinates(geometries, return_index=True)
+    codes = np.full(len(coords), MplPath.LINETO, dtype=MplPath.code_type)
+    starts = np.ones(len(which), dtype=bool)
+    starts[1:] = which[1:] != which[:-1]
+    codes[starts] = MplPath.MOVETO
+    return MplPath(coords, codes)

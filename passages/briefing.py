@@ -50,11 +50,10 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle, PathPatch
-from matplotlib.path import Path as MplPath
 from scipy.sparse.csgraph import dijkstra
 
 from passages._errors import InputError
-from passages._figures import encode_png, literal_text, render_rgba
+from passages._figures import encode_png, literal_text, render_rgba, street_path
 from passages._io import OutputSet, writing_to
 from passages.coverage import Coverage, CoverageModel
 from passages.footbeats import Footbeat
@@ -542,31 +541,6 @@ STREET_STYLE = {"fill": False, "edgecolor": "#bdbdbd", "linewidth": 0.8, "capsty
                 "zorder": 2}
 PASSAGE_STYLE = {**STREET_STYLE, "edgecolor": PASSAGE_COLOR, "linewidth": 3.5, "alpha": 0.8}
 HOT_STYLE = {**STREET_STYLE, "edgecolor": HOT_COLOR, "linewidth": 2.0}
-
-
-def street_path(geometries: np.ndarray) -> MplPath:
-    """Return line strings as one matplotlib path, each line its own sub-path.
-
-    One path per style draws in one go in the PDF and PNG renderers, where a collection of
-    thousands of lines costs a graphics state and a path object each.
-
-    Parameters
-    ----------
-    geometries
-        Shapely line strings (coordinates in metres, the plan's UTM CRS).
-
-    Returns
-    -------
-    matplotlib.path.Path
-        Their vertices (metres), a ``MOVETO`` at the start of each line and ``LINETO``
-        along it.
-    """
-    coords, which = shapely.get_coordinates(geometries, return_index=True)
-    codes = np.full(len(coords), MplPath.LINETO, dtype=MplPath.code_type)
-    starts = np.ones(len(which), dtype=bool)
-    starts[1:] = which[1:] != which[:-1]
-    codes[starts] = MplPath.MOVETO
-    return MplPath(coords, codes)
 
 
 def _draw_map(ax: Axes, plan: Plan, duty: Assignment, model: CoverageModel, _: Callable[[str], str]) -> None:

@@ -738,23 +738,12 @@ _LISTED_STYLE = {**_STREET_STYLE, "edgecolor": "#e66101", "linewidth": 3.2, "zor
 _RANK_COLOR = "#b35806"
 
 
-def _street_path(geometries: np.ndarray) -> Any:
-    """Return line strings (metres) as one matplotlib path, each line its own sub-path (one draw per style)."""
-    import shapely
-    from matplotlib.path import Path as MplPath
-
-    coords, which = shapely.get_coordinates(geometries, return_index=True)
-    codes = np.full(len(coords), MplPath.LINETO, dtype=MplPath.code_type)
-    starts = np.ones(len(which), dtype=bool)
-    starts[1:] = which[1:] != which[:-1]
-    codes[starts] = MplPath.MOVETO
-    return MplPath(coords, codes)
-
-
 def _draw_map(ax: Any, plan: Plan, listed: pd.DataFrame) -> None:
     """Draw the streets near the passages, the passages and the listed segments, numbered by rank."""
     import shapely
     from matplotlib.patches import PathPatch
+
+    from passages._figures import street_path
 
     index = plan.index
     passage = np.flatnonzero(np.asarray(plan.route_set.segment_demand, dtype=float) > 0)
@@ -766,7 +755,7 @@ def _draw_map(ax: Any, plan: Plan, listed: pd.DataFrame) -> None:
     marked = listed["segment"].to_numpy(dtype=np.int64)
     for segments, style in ((shown, _STREET_STYLE), (passage, _PASSAGE_STYLE), (marked, _LISTED_STYLE)):
         if len(segments):
-            ax.add_artist(PathPatch(_street_path(index.segment_geometry[segments]), **style))
+            ax.add_artist(PathPatch(street_path(index.segment_geometry[segments]), **style))
     top = listed.head(PAGE_ROWS)
     for rank, seg in zip(top["rank"].tolist()[::-1], top["segment"].tolist()[::-1], strict=True):  # worst on top
         middle = shapely.line_interpolate_point(index.segment_geometry[seg], 0.5, normalized=True)
