@@ -316,15 +316,13 @@ def group_corridors(storefronts: gpd.GeoDataFrame, index: StreetIndex, *, snap_m
 
 def _same_street_neighbours(index: StreetIndex, shops: np.ndarray, names: np.ndarray) -> np.ndarray:
     """For each segment, at how many of its two ends a shop segment of the same street meets it."""
-    shop_rows = np.flatnonzero(shops)
-    # (node, street) of every end of every shop segment
-    at_node = {(int(n), str(names[s])) for s in shop_rows.tolist()
-               for n in (index.segment_u[s], index.segment_v[s])}
-    touching = np.zeros(index.n_segments, dtype=np.int64)
-    for end in (index.segment_u, index.segment_v):
-        touching += np.fromiter(((int(n), str(name)) in at_node for n, name in zip(end, names, strict=True)),
-                                dtype=np.int64, count=index.n_segments)
-    return touching
+    _, street = np.unique(names.astype(str), return_inverse=True)
+    streets = int(street.max(initial=0)) + 1
+    # (node, street) of either end of every shop segment, as one integer key
+    shop_ends = np.concatenate([index.segment_u[shops], index.segment_v[shops]]) * streets + np.tile(
+        street[shops], 2)
+    return (np.isin(index.segment_u * streets + street, shop_ends).astype(np.int64)
+            + np.isin(index.segment_v * streets + street, shop_ends))
 
 
 def business_pairs(corridors: gpd.GeoDataFrame, walks: pd.DataFrame, index: StreetIndex, *,
