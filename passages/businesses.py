@@ -371,20 +371,29 @@ def business_pairs(corridors: gpd.GeoDataFrame, walks: pd.DataFrame, index: Stre
     sources, first = np.unique(corridor_pos, return_index=True)
     dist, _, nearest = dijkstra(index.weighted(index.segment_length).matrix, indices=sources, min_only=True,
                                 return_predecessors=True, limit=max(walk_limit_m, link_radius_m))
-    corridor_of_node = {int(p): int(i) for p, i in zip(sources, first, strict=True)}
-    out = []
+    # the corridor at each source node (the first of several at one node)
+    corridor_at = np.full(index.n_nodes, -1, dtype=np.int64)
+    corridor_at[sources] = first
+    parts = []
     for purpose, origins, limit in (("home-business", homes, walk_limit_m), ("transit-business", stops, link_radius_m)):
         if len(origins) == 0:
             continue
         pos = index.node_positions(origins["origin_node"].to_numpy(dtype=np.int64))
         reach = np.isfinite(dist[pos]) & (dist[pos] <= limit)
-        for i in np.flatnonzero(reach).tolist():
-            c = corridor_of_node[int(nearest[pos[i]])]
-            row = origins.iloc[i]
-            out.append((purpose, str(row["origin_id"]), str(row["origin_name"]), int(row["origin_node"]),
-                        str(corridors["place_id"].iloc[c]), str(corridors["name"].iloc[c]), "business",
-                        int(corridors["node"].iloc[c]), share * float(row["demand"])))
-    frame = pd.DataFrame(out, columns=columns) if out else pd.DataFrame({c: [] for c in columns})
+        chosen = origins[reach]
+        to = corridor_at[nearest[pos[reach]]]
+        parts.append(pd.DataFrame({
+            "purpose": purpose,
+            "origin_id": chosen["origin_id"].astype(str).to_numpy(),
+            "origin_name": chosen["origin_name"].astype(str).to_numpy(),
+            "origin_node": chosen["origin_node"].to_numpy(dtype=np.int64),
+            "dest_id": corridors["place_id"].astype(str).to_numpy()[to],
+            "dest_name": corridors["name"].astype(str).to_numpy()[to],
+            "dest_kind": "business",
+            "dest_node": corridors["node"].to_numpy(dtype=np.int64)[to],
+            "demand": share * chosen["demand"].to_numpy(dtype=float),
+        }, columns=columns))
+    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame({c: [] for c in columns})
     return frame.astype({"origin_node": np.int64, "dest_node": np.int64, "demand": float})
 
 
