@@ -11,10 +11,14 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from passages._errors import InputError
 
-__all__ = ["check_file", "check_text_file", "is_binary"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["check_file", "check_text_file", "is_binary", "read_text_csv"]
 
 #: Bytes read from the start of a file to tell text from binary.
 SNIFF_BYTES = 65536
@@ -98,3 +102,18 @@ def check_text_file(path: str | Path, *, what: str, fix: str | None = None) -> P
     if kind is not None:
         raise InputError(f"is {kind}, not a text {what}", path=path, fix=fix or f"Give a text {what}.")
     return path
+
+
+def read_text_csv(path: str | Path, *, what: str, field: str, fix: str) -> pd.DataFrame:
+    """Return a CSV a user gave as a table of text columns (UTF-8), no value read as missing.
+
+    :func:`check_text_file` first; a file pandas cannot parse as CSV gives one
+    :class:`InputError` naming it, ``field`` and ``fix``.
+    """
+    import pandas as pd
+
+    path = check_text_file(path, what=what, fix=fix)
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise InputError(f"not a readable CSV ({type(exc).__name__})", path=path, field=field, fix=fix) from None

@@ -47,6 +47,7 @@ from scipy.sparse.csgraph import connected_components, dijkstra
 
 from passages import settings
 from passages._errors import InputError
+from passages._inputs import read_text_csv
 from passages.areas import Area
 from passages.streetindex import StreetIndex
 
@@ -143,11 +144,8 @@ def _open(end: pd.Series) -> np.ndarray:
 
 
 def _read_csv(path: Path) -> gpd.GeoDataFrame:
-    try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise InputError(f"not a readable CSV ({type(exc).__name__})", path=path, field="--businesses",
-                         fix="Give a comma-separated file with a header row, in UTF-8.") from None
+    table = read_text_csv(path, what="business file", field="--businesses",
+                          fix="Give a comma-separated file with a header row, in UTF-8.")
     columns = list(table.columns)
     ids = _find(columns, "LOCATION ACCOUNT #", "osm_id", "id", "FID")
     name = _find(columns, "DBA NAME", "BUSINESS NAME", "name")

@@ -39,6 +39,7 @@ from shapely.geometry import shape
 
 from passages import settings
 from passages._errors import InputError
+from passages._inputs import read_text_csv
 from passages._names import clean_name
 from passages.areas import Area
 from passages.streetindex import StreetIndex
@@ -125,12 +126,8 @@ def read_concerns(path: str | Path, *, area: Area | None = None) -> gpd.GeoDataF
 
 
 def _read_csv(path: Path) -> gpd.GeoDataFrame:
-    try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise InputError(f"not a readable CSV ({type(exc).__name__})", path=path, field="--concerns",
-                         fix="Give a comma-separated file with a header row (lat, lon, category, date), in UTF-8.") \
-            from None
+    table = read_text_csv(path, what="concerns file", field="--concerns",
+                          fix="Give a comma-separated file with a header row (lat, lon, category, date), in UTF-8.")
     keys = {_key(c): c for c in table.columns}
     lat = next((keys[k] for k in ("lat", "latitude") if k in keys), None)
     lon = next((keys[k] for k in ("lon", "lng", "long", "longitude") if k in keys), None)

@@ -148,6 +148,10 @@ def test_the_business_readers_keep_open_storefronts_only(tmp_path: Path) -> None
     with pytest.raises(InputError, match="not longitude/latitude degrees") as caught:
         read_storefronts(feet)
     assert caught.value.path == feet
+    pickled = tmp_path / "pickled.csv"
+    pickled.write_bytes(b"\x80\x04\x95" + bytes(range(64)))
+    with pytest.raises(InputError, match="pickle"):
+        read_storefronts(pickled)
     nothing = tmp_path / "nothing.csv"
     nothing.write_text("name,address\na,1 Main St\n", encoding="utf-8")
     with pytest.raises(InputError, match="no latitude and longitude"):

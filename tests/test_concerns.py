@@ -101,6 +101,10 @@ def test_concerns_files_are_read_and_bad_ones_named(tmp_path: Path) -> None:
         with pytest.raises(InputError) as caught:
             read_concerns(bad)
         assert caught.value.field == field and caught.value.row == row and caught.value.path == bad, text
+    zipped = tmp_path / "zipped.csv"
+    zipped.write_bytes(b"PK\x03\x04" + bytes(range(256)))
+    with pytest.raises(InputError, match="ZIP archive"):
+        read_concerns(zipped)
     polygon = tmp_path / "polygon.geojson"
     polygon.write_text(json.dumps({"type": "FeatureCollection", "features": [
         {"type": "Feature", "properties": {"category": "x"},
