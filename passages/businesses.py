@@ -34,7 +34,6 @@ import hashlib
 import re
 import sys
 import warnings
-import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -48,6 +47,7 @@ from scipy.sparse.csgraph import connected_components, dijkstra
 from passages import settings
 from passages._errors import InputError
 from passages._inputs import read_text_csv
+from passages._place_readers import _read_table
 from passages.areas import Area
 from passages.streetindex import StreetIndex
 
@@ -182,28 +182,14 @@ def _names(table: pd.DataFrame, first: str | None, second: str | None) -> list[s
     return names.tolist()
 
 
-def _shapefile_in_zip(path: Path) -> str:
-    """The GDAL path of the one shapefile inside a zip archive."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            members = [m for m in archive.namelist() if m.lower().endswith(".shp") and not m.startswith("__MACOSX")]
-    except zipfile.BadZipFile:
-        raise InputError("not a zip archive", path=path, field="--businesses",
-                         fix="Give the zipped shapefile as downloaded, or the unzipped .shp.") from None
-    if len(members) != 1:
-        raise InputError(f"holds {len(members)} shapefiles, not one", path=path, field="--businesses",
-                         fix="Zip one shapefile (.shp with its .dbf, .shx and .prj) per file.")
-    return f"zip://{path}!{members[0]}"
-
-
 def _read_vector(path: Path) -> gpd.GeoDataFrame:
-    source = _shapefile_in_zip(path) if path.suffix.lower() == ".zip" else str(path)
-    try:
-        table = gpd.read_file(source)
-    except Exception as exc:  # GDAL raises several types for a file it cannot open
-        raise InputError(f"not a readable vector file ({type(exc).__name__})", path=path, field="--businesses",
-                         fix="Give a zipped shapefile, a shapefile with its .dbf/.shx/.prj, a GeoPackage or GeoJSON.") \
-            from None
+    # the place readers' checked opening: the suffix, the first bytes (GDAL picks its driver by
+    # content) and the one shapefile inside a zip
+    read = _read_table(path, "business")
+    if not isinstance(read, gpd.GeoDataFrame):
+        raise InputError("holds no geometry", path=path, field="--businesses",
+                         fix="Give a GeoPackage, GeoJSON or shapefile of points, or a CSV with lat and lon.")
+    table = read
     if table.crs is not None and not table.crs.equals(_WGS84):
         table = table.to_crs(_WGS84)
     columns = [c for c in table.columns if c != "geometry"]

@@ -39,7 +39,7 @@ from shapely.geometry import shape
 
 from passages import settings
 from passages._errors import InputError
-from passages._inputs import read_text_csv
+from passages._inputs import check_text_file, read_text_csv
 from passages._names import clean_name
 from passages.areas import Area
 from passages.streetindex import StreetIndex
@@ -160,6 +160,7 @@ def _read_csv(path: Path) -> gpd.GeoDataFrame:
 
 
 def _read_geojson(path: Path) -> gpd.GeoDataFrame:
+    check_text_file(path, what="concerns file", fix="Give a GeoJSON FeatureCollection in UTF-8.")
     try:
         data = json.loads(path.read_text(encoding="utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -166,3 +166,12 @@ def test_the_city_grocery_shapefile_reads_open_stores_in_degrees(shared_data: Pa
     assert 1000 < len(frame) <= 1163  # 1,163 stores in the file, none closed, a few without a location
     x, y = frame.geometry.x, frame.geometry.y
     assert x.between(-118.5, -118.1).all() and y.between(33.9, 34.2).all()
+
+
+def test_a_vector_file_whose_content_is_not_its_type_is_refused_before_gdal_opens_it(tmp_path: Path) -> None:
+    # GDAL picks its driver by content: a ".geojson" holding a VRT could make it read any file
+    vrt = tmp_path / "shops.geojson"
+    vrt.write_text('<OGRVRTDataSource><OGRVRTLayer name="x"><SrcDataSource>/etc/passwd</SrcDataSource>'
+                   "</OGRVRTLayer></OGRVRTDataSource>", encoding="utf-8")
+    with pytest.raises(InputError, match="not a .geojson file"):
+        read_storefronts(vrt)
