@@ -725,9 +725,12 @@ CSV_COLUMNS = ("rank", "street", "conditions", "requests", "request_ids", "depar
                "risk_per_100m", "length_m", "oldest_request", "segment", "u", "v", "lat", "lon")
 
 
-def conditions_files(slug_text: str) -> tuple[str, str]:
-    """Return the names of an area's work list files: the CSV and the PDF."""
-    return f"{slug_text}-conditions.csv", f"{slug_text}-conditions.pdf"
+def conditions_files(area: str) -> tuple[str, str]:
+    """Return the names of an area's work list files: the CSV and the PDF (the area's name made a slug)."""
+    from passages._names import slug
+
+    name = slug(area, field="--area")
+    return f"{name}-conditions.csv", f"{name}-conditions.pdf"
 
 
 # Styles of the page's map: every street, the passages, the listed segments (as the briefing sheets').
@@ -860,9 +863,9 @@ def write_conditions(plan: Plan, work: WorkList, out: OutputSet) -> dict[str, Pa
     committed (:func:`passages._io.output_set`).
     """
     from passages._figures import literal_text
-    from passages._names import csv_bytes, slug
+    from passages._names import csv_bytes
 
-    csv_name, pdf_name = conditions_files(slug(work.area_slug, field="--area"))
+    csv_name, pdf_name = conditions_files(work.area_slug)
     table = work.table.reindex(columns=list(CSV_COLUMNS))
     written = {"csv": out.write(csv_name, csv_bytes(table))}
     with literal_text():
