@@ -173,5 +173,5 @@ def test_a_vector_file_whose_content_is_not_its_type_is_refused_before_gdal_open
     vrt = tmp_path / "shops.geojson"
     vrt.write_text('<OGRVRTDataSource><OGRVRTLayer name="x"><SrcDataSource>/etc/passwd</SrcDataSource>'
                    "</OGRVRTLayer></OGRVRTDataSource>", encoding="utf-8")
-    with pytest.raises(InputError, match="not a .geojson file"):
+    with pytest.raises(InputError, match=r"not a \.geojson file"):
         read_storefronts(vrt)
